@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench tools clean
+
+$(STAMP): pyproject.toml
+	@sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
+	@touch $@
+
+## Set up, then analyze the bundled demo capture.
+demo: $(STAMP)
+	$(BIN)/leaktrace analyze captures/demo.pcap --device captures/device.yaml --app captures/app.yaml
+
+## Set up (tshark included), then run the linters and the whole test suite.
+test: $(STAMP) tools
+	$(BIN)/ruff check src tests bench captures tests/data
+	$(BIN)/ruff format --check src tests bench captures
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP) tools
+	$(BIN)/python -m bench
+
+## Debian packages the tests and capture scripts use.
+tools:
+	@sh scripts/install-tools.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
