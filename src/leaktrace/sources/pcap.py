@@ -1,0 +1,427 @@
+"""Streaming reader for pcap and pcapng capture files.
+
+Captures can be many gigabytes, so the file is read in large blocks and each
+record header is unpacked in place; memory stays at about one block whatever
+the file size. A damaged or cut-off file yields every frame before the damage
+and then records where and why it stopped in ``damage``, because a partial
+analysis with an honest note beats no analysis.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from leaktrace.types import Diagnostic
+
+__all__ = ["CaptureError", "CaptureReader", "Frame"]
+
+
+class CaptureError(Exception):
+    """The input cannot be read as a capture at all (missing, empty, unknown format)."""
+
+
+@dataclass(slots=True)
+class Frame:
+    """One captured link-layer frame as stored in the file."""
+
+    ts: float
+    linktype: int
+    data: bytes | memoryview
+    offset: int
+    index: int
+    orig_len: int
+
+
+# pcap global header magics: byte order of the file and timestamp fraction unit.
+_PCAP_MAGICS: dict[bytes, tuple[str, float]] = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+_PCAPNG_SHB_MAGIC = b"\x0a\x0d\x0d\x0a"
+_BOM_LE = b"\x4d\x3c\x2b\x1a"
+_BOM_BE = b"\x1a\x2b\x3c\x4d"
+
+# Formats people hand us by mistake; naming them beats "bad magic".
+_KNOWN_WRONG: dict[bytes, str] = {
+    b"\x1f\x8b": "a gzip-compressed file; decompress it first",
+    b"\x28\xb5\x2f\xfd": "a zstd-compressed file; decompress it first",
+    b"\xfd7zXZ": "an xz-compressed file; decompress it first",
+    b"BZh": "a bzip2-compressed file; decompress it first",
+    b"PK\x03\x04": "a zip archive; extract the capture first",
+    b"\x34\xcd\xb2\xa1": "a Kuznetzov-patched pcap, which is not supported",
+    b"\xa1\xb2\xcd\x34": "a Kuznetzov-patched pcap, which is not supported",
+}
+
+_PCAP_HEADER_LEN = 24
+_PCAP_RECORD_LEN = 16
+# Largest record any libpcap-based tool writes for ordinary link types; a
+# length beyond it is garbage, not a packet.
+MAX_RECORD = 262_144
+# A pcapng block longer than this is taken as a corrupt length field.
+MAX_BLOCK = 64 << 20
+
+_BT_SHB = 0x0A0D0D0A
+_BT_IDB = 0x00000001
+_BT_PB = 0x00000002
+_BT_SPB = 0x00000003
+_BT_EPB = 0x00000006
+_BT_DSB = 0x0000000A
+
+_OPT_IF_TSRESOL = 9
+_OPT_IF_TSOFFSET = 14
+
+# Smallest legal length of each block type we decode (header and trailer included).
+_MIN_BLOCK = {_BT_SHB: 28, _BT_IDB: 20, _BT_PB: 32, _BT_SPB: 16, _BT_EPB: 32, _BT_DSB: 20}
+
+
+@dataclass(slots=True)
+class _Interface:
+    linktype: int
+    snaplen: int
+    units: float  # timestamp ticks per second
+    offset: float  # seconds added to every timestamp (if_tsoffset)
+
+
+class CaptureReader:
+    """Iterates the frames of one pcap or pcapng file.
+
+    Construction only validates the header, so a bad path fails early with a
+    one-line ``CaptureError``; each iteration opens the file afresh.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], block_size: int = 4 << 20) -> None:
+        self.path = os.fspath(path)
+        self._block_size = max(int(block_size), 1)
+        self.size = 0
+        self.bytes_read = 0
+        self.damage: Diagnostic | None = None
+        self.decryption_secrets: list[tuple[int, bytes]] = []
+        # Blocks passed over by type (name resolution, statistics, custom, unknown).
+        self.skipped_blocks: dict[int, int] = {}
+        self.format = ""
+        # pcap only: the file-wide link type and snapshot length.
+        self.linktype: int | None = None
+        self.snaplen: int | None = None
+        head = self._read_head()
+        if head[:4] in _PCAP_MAGICS:
+            self.format = "pcap"
+            if len(head) < _PCAP_HEADER_LEN:
+                raise CaptureError(f"{self.path}: pcap file header is cut short")
+            endian, _ = _PCAP_MAGICS[head[:4]]
+            snaplen, network = struct.unpack_from(endian + "II", head, 16)
+            self.snaplen = snaplen
+            # Upper bits carry FCS information, not the link type.
+            self.linktype = network & 0xFFFF
+        elif head[:4] == _PCAPNG_SHB_MAGIC:
+            self.format = "pcapng"
+            if len(head) < 28:
+                raise CaptureError(f"{self.path}: pcapng section header is cut short")
+            if head[8:12] not in (_BOM_LE, _BOM_BE):
+                raise CaptureError(f"{self.path}: pcapng section header has a bad byte-order magic")
+        else:
+            for magic, what in _KNOWN_WRONG.items():
+                if head.startswith(magic):
+                    raise CaptureError(f"{self.path}: not a capture file but {what}")
+            raise CaptureError(
+                f"{self.path}: not a pcap or pcapng file (starts with 0x{head[:4].hex()})"
+            )
+
+    def _read_head(self) -> bytes:
+        try:
+            with open(self.path, "rb") as f:
+                self.size = os.fstat(f.fileno()).st_size
+                head = f.read(64)
+        except FileNotFoundError:
+            raise CaptureError(f"{self.path}: no such file") from None
+        except IsADirectoryError:
+            raise CaptureError(f"{self.path}: is a directory, not a capture file") from None
+        except OSError as exc:
+            raise CaptureError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+        if not head:
+            raise CaptureError(f"{self.path}: file is empty")
+        if len(head) < 4:
+            raise CaptureError(f"{self.path}: too short to be a capture file")
+        return head
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.bytes_read = 0
+        self.damage = None
+        self.decryption_secrets = []
+        self.skipped_blocks = {}
+        if self.format == "pcap":
+            return self._pcap_frames()
+        return self._pcapng_frames()
+
+    def _open(self) -> BinaryIO:
+        try:
+            return open(self.path, "rb", buffering=0)
+        except OSError as exc:
+            raise CaptureError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+
+    # -- block buffer ---------------------------------------------------------
+
+    def _refill(self, f: BinaryIO, buf: bytes, pos: int, need: int) -> bytes:
+        """Return a buffer from ``buf[pos]`` on, holding ``need`` bytes if the file has them."""
+        chunks = [buf[pos:]]
+        have = len(chunks[0])
+        while have < need:
+            chunk = f.read(max(self._block_size, need - have))
+            if not chunk:
+                break
+            self.bytes_read += len(chunk)
+            chunks.append(chunk)
+            have += len(chunk)
+        return b"".join(chunks)
+
+    def _stop(self, name: str, detail: str, offset: int) -> None:
+        self.damage = Diagnostic(name=name, detail=detail, offset=offset)
+
+    # -- pcap -----------------------------------------------------------------
+
+    def _pcap_frames(self) -> Iterator[Frame]:
+        with self._open() as f:
+            buf = self._refill(f, b"", 0, _PCAP_HEADER_LEN)
+            endian, scale = _PCAP_MAGICS.get(buf[:4], ("<", 1e-6))
+            unpack = struct.Struct(endian + "IIII").unpack_from
+            linktype = self.linktype if self.linktype is not None else 0
+            snaplen = self.snaplen or 0
+            limit = max(MAX_RECORD, snaplen if snaplen <= MAX_BLOCK else 0)
+            base = 0  # file offset of buf[0]
+            pos = _PCAP_HEADER_LEN
+            n = len(buf)
+            index = 0
+            while True:
+                if pos + _PCAP_RECORD_LEN > n:
+                    buf = self._refill(f, buf, pos, _PCAP_RECORD_LEN)
+                    base += pos
+                    pos = 0
+                    n = len(buf)
+                    if n < _PCAP_RECORD_LEN:
+                        if n:
+                            self._stop(
+                                "capture_truncated",
+                                f"record header cut short: {n} of 16 bytes at end of file",
+                                base,
+                            )
+                        return
+                sec, frac, incl, orig = unpack(buf, pos)
+                if incl > limit:
+                    self._stop(
+                        "capture_damaged",
+                        f"record {index + 1} claims {incl} bytes, more than the {limit} limit",
+                        base + pos,
+                    )
+                    return
+                start = pos + _PCAP_RECORD_LEN
+                end = start + incl
+                if end > n:
+                    buf = self._refill(f, buf, pos, _PCAP_RECORD_LEN + incl)
+                    base += pos
+                    pos = 0
+                    n = len(buf)
+                    start = _PCAP_RECORD_LEN
+                    end = start + incl
+                    if end > n:
+                        self._stop(
+                            "capture_truncated",
+                            f"record {index + 1} cut short: {n - start} of {incl} bytes",
+                            base,
+                        )
+                        return
+                index += 1
+                yield Frame(sec + frac * scale, linktype, buf[start:end], base + pos, index, orig)
+                pos = end
+
+    # -- pcapng ---------------------------------------------------------------
+
+    def _pcapng_frames(self) -> Iterator[Frame]:
+        with self._open() as f:
+            buf = b""
+            base = 0
+            pos = 0
+            n = 0
+            index = 0
+            last_ts = 0.0
+            endian = "<"
+            u32 = struct.Struct("<I").unpack_from
+            hdr = struct.Struct("<II").unpack_from
+            epb = struct.Struct("<IIIII").unpack_from
+            pb = struct.Struct("<HHIIII").unpack_from
+            interfaces: list[_Interface] = []
+            skipped = self.skipped_blocks
+            while True:
+                if pos + 12 > n:
+                    buf = self._refill(f, buf, pos, 12)
+                    base += pos
+                    pos = 0
+                    n = len(buf)
+                    if n < 12:
+                        if n:
+                            self._stop(
+                                "capture_truncated",
+                                f"block header cut short: {n} bytes at end of file",
+                                base,
+                            )
+                        return
+                if buf[pos : pos + 4] == _PCAPNG_SHB_MAGIC:
+                    bom = buf[pos + 8 : pos + 12]
+                    if bom == _BOM_LE:
+                        endian = "<"
+                    elif bom == _BOM_BE:
+                        endian = ">"
+                    else:
+                        self._stop(
+                            "capture_damaged",
+                            f"section header has a bad byte-order magic 0x{bom.hex()}",
+                            base + pos,
+                        )
+                        return
+                    u32 = struct.Struct(endian + "I").unpack_from
+                    hdr = struct.Struct(endian + "II").unpack_from
+                    epb = struct.Struct(endian + "IIIII").unpack_from
+                    pb = struct.Struct(endian + "HHIIII").unpack_from
+                    interfaces = []
+                btype, blen = hdr(buf, pos)
+                if blen < _MIN_BLOCK.get(btype, 12) or blen % 4 or blen > MAX_BLOCK:
+                    self._stop(
+                        "capture_damaged",
+                        f"block of type 0x{btype:08x} has an impossible length {blen}",
+                        base + pos,
+                    )
+                    return
+                if pos + blen > n:
+                    buf = self._refill(f, buf, pos, blen)
+                    base += pos
+                    pos = 0
+                    n = len(buf)
+                    if blen > n:
+                        self._stop(
+                            "capture_truncated",
+                            f"block of type 0x{btype:08x} cut short: {n} of {blen} bytes",
+                            base,
+                        )
+                        return
+                (trailer,) = u32(buf, pos + blen - 4)
+                if trailer != blen:
+                    self._stop(
+                        "capture_damaged",
+                        f"block of type 0x{btype:08x} length {blen} does not match "
+                        f"its trailing length {trailer}",
+                        base + pos,
+                    )
+                    return
+                if btype == _BT_EPB:
+                    ifid, hi, lo, caplen, origlen = epb(buf, pos + 8)
+                    if caplen > blen - 32:
+                        self._stop(
+                            "capture_damaged",
+                            f"packet block claims {caplen} bytes in a {blen}-byte block",
+                            base + pos,
+                        )
+                        return
+                    if ifid >= len(interfaces):
+                        self._stop(
+                            "capture_damaged",
+                            f"packet block refers to undeclared interface {ifid}",
+                            base + pos,
+                        )
+                        return
+                    iface = interfaces[ifid]
+                    index += 1
+                    last_ts = ((hi << 32) | lo) / iface.units + iface.offset
+                    yield Frame(
+                        last_ts,
+                        iface.linktype,
+                        buf[pos + 28 : pos + 28 + caplen],
+                        base + pos,
+                        index,
+                        origlen,
+                    )
+                elif btype == _BT_SPB:
+                    if not interfaces:
+                        self._stop(
+                            "capture_damaged",
+                            "simple packet block before any interface description",
+                            base + pos,
+                        )
+                        return
+                    iface = interfaces[0]
+                    (origlen,) = u32(buf, pos + 8)
+                    caplen = min(origlen, blen - 16)
+                    if iface.snaplen:
+                        caplen = min(caplen, iface.snaplen)
+                    index += 1
+                    # The block has no timestamp: the previous packet's keeps time monotonic.
+                    yield Frame(
+                        last_ts,
+                        iface.linktype,
+                        buf[pos + 12 : pos + 12 + caplen],
+                        base + pos,
+                        index,
+                        origlen,
+                    )
+                elif btype == _BT_IDB:
+                    interfaces.append(self._interface(buf, pos, blen, endian))
+                elif btype == _BT_PB:
+                    ifid, _drops, hi, lo, caplen, origlen = pb(buf, pos + 8)
+                    if caplen > blen - 32 or ifid >= len(interfaces):
+                        self._stop(
+                            "capture_damaged",
+                            f"obsolete packet block is inconsistent (interface {ifid}, "
+                            f"{caplen} bytes in a {blen}-byte block)",
+                            base + pos,
+                        )
+                        return
+                    iface = interfaces[ifid]
+                    index += 1
+                    last_ts = ((hi << 32) | lo) / iface.units + iface.offset
+                    yield Frame(
+                        last_ts,
+                        iface.linktype,
+                        buf[pos + 28 : pos + 28 + caplen],
+                        base + pos,
+                        index,
+                        origlen,
+                    )
+                elif btype == _BT_DSB:
+                    stype, slen = hdr(buf, pos + 8)
+                    if slen > blen - 20:
+                        self._stop(
+                            "capture_damaged",
+                            f"decryption secrets block claims {slen} bytes in a {blen}-byte block",
+                            base + pos,
+                        )
+                        return
+                    self.decryption_secrets.append((stype, buf[pos + 16 : pos + 16 + slen]))
+                elif btype != _BT_SHB:
+                    skipped[btype] = skipped.get(btype, 0) + 1
+                pos += blen
+
+    @staticmethod
+    def _interface(buf: bytes, pos: int, blen: int, endian: str) -> _Interface:
+        """Decode an Interface Description Block; bad options fall back to defaults."""
+        linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", buf, pos + 8)
+        units = 1e6
+        offset = 0.0
+        opt = pos + 16
+        end = pos + blen - 4
+        opt_hdr = struct.Struct(endian + "HH").unpack_from
+        while opt + 4 <= end:
+            code, olen = opt_hdr(buf, opt)
+            value = opt + 4
+            if code == 0 or value + olen > end:
+                break
+            if code == _OPT_IF_TSRESOL and olen >= 1:
+                res = buf[value]
+                units = float(2 ** (res & 0x7F)) if res & 0x80 else float(10**res)
+            elif code == _OPT_IF_TSOFFSET and olen >= 8:
+                (offset_int,) = struct.unpack_from(endian + "q", buf, value)
+                offset = float(offset_int)
+            opt = value + ((olen + 3) & ~3)
+        return _Interface(linktype, snaplen, units, offset)
