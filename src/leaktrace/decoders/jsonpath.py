@@ -1,0 +1,94 @@
+"""JSON documents flattened to leaves addressed by a JSONPath-like path.
+
+Numbers keep their wire text (``869677023945285`` must not become a float,
+``1.50`` must stay ``1.50``) and duplicate keys are all kept, since a second
+``"imei"`` is as much a leak as the first. Nesting is walked with an explicit
+stack so a deeply nested document cannot exhaust the Python stack.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+_IDENTIFIER: Final = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+class JsonNumber(str):
+    """A JSON number or NaN/Infinity literal, as written."""
+
+    __slots__ = ()
+
+
+class JsonObject(list[tuple[str, object]]):
+    """A JSON object as its (key, value) pairs in document order, duplicates kept."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JsonLeaf:
+    path: str  # "$.a.b[0]", '$["some key"]'
+    value: bytes
+    key: str | None  # nearest object key; None above the first object
+    is_string: bool  # strings may hold further encodings; numbers and booleans do not
+
+
+def parse_container(data: bytes) -> object | None:
+    """Parse a JSON object or array; None for anything else or on any error."""
+    doc = parse_json(data)
+    return doc if isinstance(doc, (JsonObject, list)) else None
+
+
+def parse_json(data: bytes) -> object | None:
+    """Parse any JSON value; None on error, including nesting too deep for the parser."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    # surrogateescape keeps non-UTF-8 bytes recoverable in string leaves.
+    text = data.decode("utf-8", "surrogateescape")
+    try:
+        doc: object = json.loads(
+            text,
+            object_pairs_hook=JsonObject,
+            parse_int=JsonNumber,
+            parse_float=JsonNumber,
+            parse_constant=JsonNumber,
+        )
+    except (ValueError, RecursionError):
+        return None
+    return doc
+
+
+def iter_leaves(doc: object) -> Iterator[JsonLeaf]:
+    """Yield every string, number and boolean in document order; nulls carry nothing."""
+    stack: list[tuple[object, str, str | None]] = [(doc, "$", None)]
+    while stack:
+        node, path, key = stack.pop()
+        if isinstance(node, JsonObject):
+            stack.extend((v, path + key_step(k), k) for k, v in reversed(node))
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]", key) for i, v in reversed(list(enumerate(node))))
+        elif isinstance(node, JsonNumber):
+            yield JsonLeaf(path, node.encode("ascii", "replace"), key, is_string=False)
+        elif isinstance(node, str):
+            yield JsonLeaf(path, string_bytes(node), key, is_string=True)
+        elif isinstance(node, bool):
+            yield JsonLeaf(path, b"true" if node else b"false", key, is_string=False)
+
+
+def key_step(key: str) -> str:
+    """``.name`` for identifier-like keys (``$`` allowed), ``["other key"]`` otherwise."""
+    if _IDENTIFIER.fullmatch(key):
+        return "." + key
+    return "[" + json.dumps(key, ensure_ascii=False) + "]"
+
+
+def string_bytes(value: str) -> bytes:
+    """A JSON string's bytes, restoring raw bytes that were not valid UTF-8."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")

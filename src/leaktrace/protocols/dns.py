@@ -1,0 +1,223 @@
+"""DNS message parser (RFC 1035) for queries and answers seen on the wire.
+
+Queried names tell which host an app is about to contact even when the
+connection itself is encrypted, and answers tie server addresses back to
+names. Captured DNS is untrusted input: compression pointers may loop or
+point forward, counts may lie, labels may hold any byte. The parser therefore
+only follows pointers that point strictly backwards (so every name
+terminates), caps the jumps, and escapes odd label bytes instead of failing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Final
+
+from leaktrace.types import DnsQuestion
+
+HEADER_LEN: Final = 12
+MAX_NAME_WIRE_LEN: Final = 255  # RFC 1035 §3.1, counted as on the wire
+MAX_POINTER_JUMPS: Final = 32
+
+TYPE_A: Final = 1
+TYPE_NS: Final = 2
+TYPE_CNAME: Final = 5
+TYPE_SOA: Final = 6
+TYPE_PTR: Final = 12
+TYPE_MX: Final = 15
+TYPE_TXT: Final = 16
+TYPE_AAAA: Final = 28
+TYPE_SRV: Final = 33
+
+_NAME_TYPES: Final = frozenset({TYPE_NS, TYPE_CNAME, TYPE_PTR})
+
+
+@dataclass(frozen=True, slots=True)
+class DnsRecord:
+    """One answer record: A/AAAA as address text, NS/CNAME/PTR as a name.
+
+    MX is ``"<preference> <name>"``, SRV ``"<priority> <weight> <port> <target>"``,
+    SOA the seven fields space-separated, TXT its strings joined by spaces
+    with non-printable bytes escaped; anything else is the RDATA in hex.
+    """
+
+    name: str
+    rtype: int
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class DnsPacket:
+    id: int
+    is_response: bool
+    rcode: int
+    questions: tuple[DnsQuestion, ...]
+    answers: tuple[DnsRecord, ...]
+
+
+class _Malformed(Exception):
+    """Internal: the message cannot be read past this point."""
+
+
+def parse_dns(data: bytes) -> DnsPacket | None:
+    """Parse one DNS message; None when the header or a question is unreadable.
+
+    A broken answer section ends the answers early rather than discarding
+    the questions, which are what identify the app's destinations.
+    """
+    if len(data) < HEADER_LEN:
+        return None
+    ident = int.from_bytes(data[0:2], "big")
+    flags = int.from_bytes(data[2:4], "big")
+    qdcount = int.from_bytes(data[4:6], "big")
+    ancount = int.from_bytes(data[6:8], "big")
+    questions: list[DnsQuestion] = []
+    pos = HEADER_LEN
+    try:
+        for _ in range(qdcount):
+            name, pos = read_name(data, pos)
+            if pos + 4 > len(data):
+                raise _Malformed("question truncated")
+            qtype = int.from_bytes(data[pos : pos + 2], "big")
+            pos += 4
+            questions.append(DnsQuestion(qname=name, qtype=qtype))
+    except _Malformed:
+        return None
+    answers: list[DnsRecord] = []
+    try:
+        for _ in range(ancount):
+            record, pos = _read_record(data, pos)
+            answers.append(record)
+    except _Malformed:
+        pass
+    return DnsPacket(
+        id=ident,
+        is_response=bool(flags & 0x8000),
+        rcode=flags & 0x000F,
+        questions=tuple(questions),
+        answers=tuple(answers),
+    )
+
+
+def split_tcp_dns(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """Cut DNS-over-TCP bytes (RFC 1035 §4.2.2 length prefix) into messages and the rest."""
+    messages: list[bytes] = []
+    pos = 0
+    while len(buffer) - pos >= 2:
+        length = int.from_bytes(buffer[pos : pos + 2], "big")
+        if len(buffer) - pos - 2 < length:
+            break
+        messages.append(buffer[pos + 2 : pos + 2 + length])
+        pos += 2 + length
+    return messages, buffer[pos:]
+
+
+def read_name(data: bytes, pos: int) -> tuple[str, int]:
+    """Read a possibly compressed name at ``pos``; return it and the offset after it.
+
+    Each pointer must target an offset below the lowest one reached so far,
+    so a name visits every byte at most once and always terminates.
+    """
+    labels: list[str] = []
+    wire_len = 1
+    end: int | None = None
+    floor = pos
+    jumps = 0
+    while True:
+        if pos >= len(data):
+            raise _Malformed("name runs past the end")
+        length = data[pos]
+        kind = length & 0xC0
+        if kind == 0xC0:
+            if pos + 1 >= len(data):
+                raise _Malformed("pointer truncated")
+            target = ((length & 0x3F) << 8) | data[pos + 1]
+            if end is None:
+                end = pos + 2
+            jumps += 1
+            if target >= floor or jumps > MAX_POINTER_JUMPS:
+                raise _Malformed("compression pointer does not point backwards")
+            floor = target
+            pos = target
+            continue
+        if kind:
+            raise _Malformed("reserved label type")
+        if length == 0:
+            return ".".join(labels), end if end is not None else pos + 1
+        wire_len += length + 1
+        if wire_len > MAX_NAME_WIRE_LEN or pos + 1 + length > len(data):
+            raise _Malformed("name too long or truncated")
+        labels.append(_label_text(data[pos + 1 : pos + 1 + length]))
+        pos += 1 + length
+
+
+def _label_text(raw: bytes) -> str:
+    """Lower-case a label and escape bytes that are not plain ASCII (``\\DDD``, as dig prints)."""
+    out: list[str] = []
+    for byte in raw:
+        if byte in (0x2E, 0x5C):  # "." and "\" inside a label
+            out.append("\\" + chr(byte))
+        elif 0x21 <= byte <= 0x7E:
+            out.append(chr(byte).lower())
+        else:
+            out.append(f"\\{byte:03d}")
+    return "".join(out)
+
+
+def _read_record(data: bytes, pos: int) -> tuple[DnsRecord, int]:
+    name, pos = read_name(data, pos)
+    if pos + 10 > len(data):
+        raise _Malformed("record header truncated")
+    rtype = int.from_bytes(data[pos : pos + 2], "big")
+    rdlength = int.from_bytes(data[pos + 8 : pos + 10], "big")
+    start = pos + 10
+    end = start + rdlength
+    if end > len(data):
+        raise _Malformed("rdata truncated")
+    return DnsRecord(name=name, rtype=rtype, value=_rdata_text(data, start, end, rtype)), end
+
+
+def _rdata_text(data: bytes, start: int, end: int, rtype: int) -> str:
+    rdata = data[start:end]
+    try:
+        if rtype == TYPE_A and len(rdata) == 4:
+            return str(ipaddress.IPv4Address(rdata))
+        if rtype == TYPE_AAAA and len(rdata) == 16:
+            return str(ipaddress.IPv6Address(rdata))
+        if rtype in _NAME_TYPES:
+            return read_name(data, start)[0]
+        if rtype == TYPE_MX and len(rdata) >= 3:
+            return f"{int.from_bytes(rdata[:2], 'big')} {read_name(data, start + 2)[0]}"
+        if rtype == TYPE_SRV and len(rdata) >= 7:
+            prio, weight, port = (int.from_bytes(rdata[i : i + 2], "big") for i in (0, 2, 4))
+            return f"{prio} {weight} {port} {read_name(data, start + 6)[0]}"
+        if rtype == TYPE_SOA:
+            return _soa_text(data, start, end)
+        if rtype == TYPE_TXT:
+            return _txt_text(rdata)
+    except _Malformed:
+        pass
+    return rdata.hex()
+
+
+def _soa_text(data: bytes, start: int, end: int) -> str:
+    mname, pos = read_name(data, start)
+    rname, pos = read_name(data, pos)
+    if pos + 20 > end:
+        raise _Malformed("SOA truncated")
+    numbers = [str(int.from_bytes(data[pos + i : pos + i + 4], "big")) for i in range(0, 20, 4)]
+    return " ".join([mname, rname, *numbers])
+
+
+def _txt_text(rdata: bytes) -> str:
+    parts: list[str] = []
+    pos = 0
+    while pos < len(rdata):
+        length = rdata[pos]
+        if pos + 1 + length > len(rdata):
+            raise _Malformed("TXT string truncated")
+        chunk = rdata[pos + 1 : pos + 1 + length]
+        parts.append("".join(chr(b) if 0x20 <= b <= 0x7E else f"\\{b:03d}" for b in chunk))
+        pos += 1 + length
+    return " ".join(parts)
