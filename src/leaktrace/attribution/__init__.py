@@ -1,0 +1,78 @@
+"""Attribution: who receives a message (first party, a known SDK, or unknown).
+
+Runs once per message, so answers are memoised per host, and per request
+only for hosts where a path or header rule could change the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from leaktrace.attribution.domains import normalize_host, registrable_domain
+from leaktrace.attribution.sdk import SdkMatcher, split_target
+from leaktrace.signatures.loader import SignatureSet
+from leaktrace.types import Attribution, Message, Party
+
+__all__ = ["Attributor", "SdkMatcher", "registrable_domain", "split_target"]
+
+CACHE_LIMIT = 65536
+
+
+def _clean_domain(domain: str) -> str:
+    value = normalize_host(domain)
+    return value.removeprefix("*.").lstrip(".")
+
+
+class Attributor:
+    def __init__(self, signatures: SignatureSet, first_party_domains: Sequence[str] = ()) -> None:
+        self._matcher = SdkMatcher(signatures)
+        self._first = frozenset(d for d in (_clean_domain(x) for x in first_party_domains) if d)
+        self._cache: dict[tuple[object, object, object], Attribution] = {}
+
+    def attribute(self, msg: Message) -> Attribution:
+        host = normalize_host(msg.host) if msg.host else None
+        target = msg.http.target if msg.http is not None else None
+        headers = msg.http.headers if msg.http is not None else ()
+        by_path, by_headers = self._matcher.relevance(host)
+        key = (host, target if by_path else None, headers if by_headers else None)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        result = self._attribute(host, target, headers)
+        if len(self._cache) >= CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = result
+        return result
+
+    def is_first_party(self, host: str) -> bool:
+        """The host, or any parent domain of it, is a declared first-party domain."""
+        if not self._first:
+            return False
+        labels = host.split(".")
+        return any(".".join(labels[i:]) in self._first for i in range(len(labels)))
+
+    def _attribute(
+        self, host: str | None, target: str | None, headers: Sequence[tuple[str, str]]
+    ) -> Attribution:
+        if not host:
+            return Attribution(host=None, registrable_domain=None, party="unknown", sdk=None)
+        domain = registrable_domain(host)
+        matched = self._matcher.match(host, target, headers)
+        party: Party
+        if self.is_first_party(host) or (domain is not None and domain in self._first):
+            party = "first"
+        elif matched is not None or self._first:
+            party = "third"
+        else:
+            party = "unknown"
+        if matched is None:
+            return Attribution(host=host, registrable_domain=domain, party=party, sdk=None)
+        sdk, basis = matched
+        return Attribution(
+            host=host,
+            registrable_domain=domain,
+            party=party,
+            sdk=sdk.id,
+            sdk_name=sdk.name,
+            basis=basis,
+        )

@@ -1,0 +1,89 @@
+"""Key hints: the name a value travels under is the best evidence of what it is.
+
+A hint comes either from the decoded field's key (``Field.key``) or, for raw
+text such as ``imei=869...`` or an unparsed JSON blob, from the key written
+just before the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from leaktrace.signatures.schema import normalize_key
+
+NEAR_WINDOW = 24
+"""How many bytes before a match may hold its key, e.g. ``"device_id":"``."""
+
+# key, then quotes/escapes, then ':' '=' or '>' (XML), then opening quotes/brackets.
+_KEY_BEFORE = re.compile(rb"([A-Za-z0-9_$.\-]{1,40})[\s\"'\\]*[:=>][\s\"'\\\[]*\Z")
+_SUFFIX_MIN = 4
+
+
+class KeyHints:
+    """Match payload keys against a type's normalised hint names.
+
+    Hints of four or more characters also match as a suffix (``userPhone``
+    ends with ``phone``); short ones such as ``did`` or ``mac`` must match
+    the whole key, or ``imac`` and ``candid`` would count.
+    """
+
+    __slots__ = ("_exact", "_suffixes")
+
+    def __init__(self, hints: Iterable[str]) -> None:
+        self._exact = frozenset(normalize_key(h) for h in hints if normalize_key(h))
+        self._suffixes = tuple(sorted(h for h in self._exact if len(h) >= _SUFFIX_MIN))
+
+    def __bool__(self) -> bool:
+        return bool(self._exact)
+
+    def match(self, key: str | None) -> str | None:
+        """The hint that ``key`` satisfies, if any."""
+        if not key or not self._exact:
+            return None
+        return self.match_normalized(normalize_key(key))
+
+    def match_normalized(self, norm: str) -> str | None:
+        """Like :meth:`match` for a key already passed through ``normalize_key``."""
+        if not norm:
+            return None
+        if norm in self._exact:
+            return norm
+        for hint in self._suffixes:
+            if norm.endswith(hint):
+                return hint
+        return None
+
+    def match_near(self, value: bytes, start: int) -> str | None:
+        """The hint named by the key written right before ``value[start:]``."""
+        if not self._exact:
+            return None
+        return self.match_normalized(key_before(value, start))
+
+
+def key_before(value: bytes, start: int) -> str:
+    """The normalised key written right before ``value[start:]``, or ``""``."""
+    if start <= 0:
+        return ""
+    m = _KEY_BEFORE.search(value, max(0, start - NEAR_WINDOW), start)
+    return normalize_key(m.group(1).decode("ascii")) if m is not None else ""
+
+
+class KeysBefore:
+    """Memoised :func:`key_before` for one value.
+
+    Several patterns (IMEI, keyed IMSI, bank card) match at the same offsets,
+    so each offset's key is read once per field.
+    """
+
+    __slots__ = ("_seen", "_value")
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+        self._seen: dict[int, str] = {}
+
+    def at(self, start: int) -> str:
+        found = self._seen.get(start)
+        if found is None:
+            found = self._seen[start] = key_before(self._value, start)
+        return found

@@ -1,0 +1,111 @@
+"""Identifiers recognised by their shape: signature regex, then validator, then key hint.
+
+Only the patterns the scanner reported for a field are run with ``re``, and
+a match counts only if its validator agrees and, for shapes that are common
+in ordinary traffic (UUIDs, 16-hex strings), a key hint names the type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from leaktrace.detectors.canonical import canonical_value
+from leaktrace.detectors.engine import ScanEntry
+from leaktrace.detectors.keys import KeyHints, KeysBefore
+from leaktrace.detectors.validators import VALIDATORS, ValidatorSpec
+from leaktrace.signatures.schema import IdentifierSig, PatternSig, normalize_key
+from leaktrace.types import Detection, Diagnostic, Field
+
+MAX_CANDIDATES = 1000
+"""Regex matches examined per pattern per field; more is a blob, not a payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    type_id: str
+    pattern: PatternSig
+    regex: re.Pattern[bytes]
+    validator: ValidatorSpec | None
+    hints: KeyHints
+    base: float
+    with_key: float
+
+
+class PatternDetector:
+    """Confirms the scanner's candidate hits for identifier patterns."""
+
+    def __init__(self, identifiers: Iterable[IdentifierSig]) -> None:
+        rules: list[_Rule] = []
+        for ident in identifiers:
+            hints = KeyHints(ident.hints)
+            for pattern in ident.patterns:
+                conf = pattern.confidence or ident.confidence
+                rules.append(
+                    _Rule(
+                        type_id=ident.id,
+                        pattern=pattern,
+                        regex=pattern.compiled,
+                        validator=VALIDATORS[pattern.validator] if pattern.validator else None,
+                        hints=hints,
+                        base=conf.base,
+                        with_key=conf.with_key,
+                    )
+                )
+        self._rules = tuple(rules)
+
+    @property
+    def entries(self) -> list[ScanEntry]:
+        return [
+            ScanEntry(r.pattern.regex.encode("ascii"), literal=False, caseless=r.pattern.caseless)
+            for r in self._rules
+        ]
+
+    def pattern_id(self, index: int) -> str:
+        return self._rules[index].pattern.id
+
+    def detect(self, field: Field, hits: Iterable[int]) -> Iterator[Detection | Diagnostic]:
+        """Detections for the rules at ``hits`` (indexes into ``entries``)."""
+        value = field.value
+        key = normalize_key(field.key) if field.key else ""
+        keys_before = KeysBefore(value)
+        for index in sorted(hits):
+            rule = self._rules[index]
+            field_hint = rule.hints.match_normalized(key)
+            seen: dict[str, bool] = {}  # canonical value -> already reported with a hint
+            for count, m in enumerate(rule.regex.finditer(value)):
+                if count >= MAX_CANDIDATES:
+                    yield Diagnostic(
+                        name="detect_limit",
+                        detail=(
+                            f"{rule.pattern.id}: more than {MAX_CANDIDATES} candidates in "
+                            f"{field.where}; the rest were not examined"
+                        ),
+                    )
+                    break
+                # The key check is cheaper than most validators, so it goes first.
+                hint = field_hint or rule.hints.match_normalized(keys_before.at(m.start()))
+                if rule.pattern.requires_key and hint is None:
+                    continue
+                text = m.group(0).decode("latin-1")
+                if rule.validator is not None and not rule.validator.check(text):
+                    continue
+                canonical = canonical_value(rule.type_id, text)
+                if canonical in seen and (seen[canonical] or hint is None):
+                    continue
+                seen[canonical] = hint is not None
+                evidence: list[str] = []
+                if rule.validator is not None:
+                    evidence.append(rule.validator.evidence)
+                if hint is not None:
+                    evidence.append(f"key:{hint}")
+                yield Detection(
+                    type=rule.type_id,
+                    value=canonical,
+                    method="pattern",
+                    confidence=rule.with_key if hint is not None else rule.base,
+                    where=field.where,
+                    form="plain",
+                    evidence=tuple(evidence),
+                )

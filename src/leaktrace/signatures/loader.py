@@ -1,0 +1,330 @@
+"""Read signature YAML files into one validated, compiled ``SignatureSet``.
+
+Bad configuration is the one place the project raises: a broken signature must
+stop the run before any traffic is judged with it, and the message has to
+point at the file, line and field so it can be fixed without a debugger.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from leaktrace.signatures.schema import Endpoint, IdentifierSig, SdkSig
+
+ENV_VAR = "LEAKTRACE_SIGNATURES"
+
+# libyaml parses several times faster; node marks (lines) are the same.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_M = TypeVar("_M", bound=BaseModel)
+Loc = tuple[int | str, ...]
+
+
+class SignatureError(ValueError):
+    """A signature (or device profile) file is unusable; ``problems`` lists every cause."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class SignatureSet:
+    identifiers: dict[str, IdentifierSig]
+    sdks: dict[str, SdkSig]
+    #: where each entry was loaded from, keyed ``identifiers/<id>`` or ``sdks/<id>``
+    origins: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """Parsed YAML plus its node tree, kept so errors can be mapped to lines."""
+
+    path: Path
+    data: Any
+    node: yaml.Node | None
+
+    def line(self, loc: Loc) -> int:
+        return locate_line(self.node, loc)
+
+    def problem(self, loc: Loc, message: str) -> str:
+        where = format_loc(loc)
+        prefix = f"{display_path(self.path)}:{self.line(loc)}"
+        return f"{prefix}: {where}: {message}" if where else f"{prefix}: {message}"
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    """Parse one file with the safe loader, rejecting duplicate mapping keys.
+
+    PyYAML keeps the last of two equal keys without a word, which would let a
+    copy-pasted block silently replace an earlier one.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SignatureError([f"{display_path(path)}: cannot read: {exc}"]) from exc
+    loader = _SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            duplicates = list(_duplicate_keys(node))
+            if duplicates:
+                raise SignatureError(
+                    [
+                        f"{display_path(path)}:{line}: duplicate key {key!r}"
+                        for key, line in duplicates
+                    ]
+                )
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        reason = exc.problem or exc.context or "invalid YAML"
+        raise SignatureError([f"{display_path(path)}:{line}: invalid YAML: {reason}"]) from exc
+    except yaml.YAMLError as exc:
+        raise SignatureError([f"{display_path(path)}: invalid YAML: {exc}"]) from exc
+    finally:
+        loader.dispose()
+    return YamlDocument(path=path, data=data, node=node)
+
+
+def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[str, int]]:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    yield key_node.value, key_node.start_mark.line + 1
+                seen.add(key_node.value)
+            yield from _duplicate_keys(value_node)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item)
+
+
+def locate_line(node: yaml.Node | None, loc: Loc) -> int:
+    """1-based line of the deepest node on ``loc`` that exists.
+
+    A missing field points at the mapping that should have held it.
+    """
+    if node is None:
+        return 1
+    current = node
+    for part in loc:
+        nxt: yaml.Node | None = None
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                    nxt = value_node
+                    break
+        elif (
+            isinstance(current, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(current.value)
+        ):
+            nxt = current.value[part]
+        if nxt is None:
+            break
+        current = nxt
+    return current.start_mark.line + 1
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def validate_document(model: type[_M], doc: YamlDocument) -> tuple[_M | None, list[str]]:
+    """Validate a parsed document, turning pydantic errors into located messages."""
+    if not isinstance(doc.data, dict):
+        return None, [doc.problem((), "expected a mapping at the top level")]
+    try:
+        return model.model_validate(doc.data), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
+            msg = str(err["msg"])
+            msg = msg[:1].lower() + msg[1:]
+            # Model-level checks carry no field; keep the message as it is.
+            msg = msg.removeprefix("value error, ")
+            problems.append(doc.problem(loc, msg))
+        return None, problems
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def default_signature_dirs() -> list[Path]:
+    """``$LEAKTRACE_SIGNATURES`` (os.pathsep-separated) if set, else the repo's ``signatures/``."""
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return [Path(part) for part in env.split(os.pathsep) if part]
+    found = _repo_signatures_dir()
+    if found is None:
+        raise SignatureError(
+            [f"no signatures directory found: set {ENV_VAR} or pass the directories explicitly"]
+        )
+    return [found]
+
+
+def _repo_signatures_dir() -> Path | None:
+    import leaktrace
+
+    start = Path(leaktrace.__file__).resolve().parent
+    for parent in (start, *start.parents):
+        candidate = parent / "signatures"
+        if (parent / "pyproject.toml").is_file() and candidate.is_dir():
+            return candidate
+    return None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_signatures(dirs: Sequence[Path] | None = None) -> SignatureSet:
+    """Load ``identifiers/*.yaml`` and ``sdks/*.yaml`` from each directory in order.
+
+    A later directory replaces entries of an earlier one that have the same id,
+    so a user directory can override or extend the bundled set.
+    """
+    roots = list(dirs) if dirs is not None else default_signature_dirs()
+    problems: list[str] = []
+    identifiers: dict[str, tuple[IdentifierSig, YamlDocument]] = {}
+    sdks: dict[str, tuple[SdkSig, YamlDocument]] = {}
+    for root in roots:
+        if not root.is_dir():
+            problems.append(f"{display_path(root)}: not a directory")
+            continue
+        for doc in _documents(root / "identifiers", problems):
+            ident, errs = validate_document(IdentifierSig, doc)
+            problems.extend(errs)
+            if ident is not None and _id_matches_file(ident.id, doc, problems):
+                identifiers[ident.id] = (ident, doc)
+        for doc in _documents(root / "sdks", problems):
+            sdk, errs = validate_document(SdkSig, doc)
+            problems.extend(errs)
+            if sdk is not None and _id_matches_file(sdk.id, doc, problems):
+                sdks[sdk.id] = (sdk, doc)
+
+    problems.extend(_duplicate_endpoints(sdks.values()))
+    problems.extend(_unknown_collects(sdks.values(), identifiers.keys()))
+    problems.extend(_hyperscan_problems(identifiers.values()))
+    if problems:
+        raise SignatureError(problems)
+    origins = {f"identifiers/{k}": d.path for k, (_, d) in identifiers.items()}
+    origins.update({f"sdks/{k}": d.path for k, (_, d) in sdks.items()})
+    return SignatureSet(
+        identifiers={k: v for k, (v, _) in sorted(identifiers.items())},
+        sdks={k: v for k, (v, _) in sorted(sdks.items())},
+        origins=origins,
+    )
+
+
+def _documents(folder: Path, problems: list[str]) -> Iterator[YamlDocument]:
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            yield read_yaml(path)
+        except SignatureError as exc:
+            problems.extend(exc.problems)
+
+
+def _id_matches_file(ident: str, doc: YamlDocument, problems: list[str]) -> bool:
+    if doc.path.stem != ident:
+        problems.append(doc.problem(("id",), f"id {ident!r} does not match the file name"))
+        return False
+    return True
+
+
+def endpoint_key(endpoint: Endpoint) -> tuple[str | None, ...]:
+    """What makes two endpoint rules indistinguishable to the matcher."""
+    header = endpoint.header
+    return (
+        endpoint.domain,
+        endpoint.host,
+        endpoint.path,
+        endpoint.query,
+        header.name.lower() if header else None,
+        header.value if header else None,
+    )
+
+
+def _describe(endpoint: Endpoint) -> str:
+    parts = [
+        f"{name} {value!r}"
+        for name, value in (
+            ("domain", endpoint.domain),
+            ("host", endpoint.host),
+            ("path", endpoint.path),
+            ("query", endpoint.query),
+        )
+        if value is not None
+    ]
+    if endpoint.header is not None:
+        parts.append(f"header {endpoint.header.name!r}")
+    return " ".join(parts)
+
+
+def _duplicate_endpoints(sdks: Iterable[tuple[SdkSig, YamlDocument]]) -> Iterator[str]:
+    owner: dict[tuple[str | None, ...], str] = {}
+    for sdk, doc in sdks:
+        for index, endpoint in enumerate(sdk.endpoints):
+            key = endpoint_key(endpoint)
+            if key in owner:
+                yield doc.problem(
+                    ("endpoints", index),
+                    f"duplicate rule {_describe(endpoint)}: already used by sdk {owner[key]!r}",
+                )
+            else:
+                owner[key] = sdk.id
+
+
+def _unknown_collects(
+    sdks: Iterable[tuple[SdkSig, YamlDocument]], known: Iterable[str]
+) -> Iterator[str]:
+    known_ids = set(known)
+    for sdk, doc in sdks:
+        for index, ident in enumerate(sdk.collects):
+            if ident not in known_ids:
+                yield doc.problem(("collects", index), f"unknown identifier type {ident!r}")
+
+
+def _hyperscan_problems(identifiers: Iterable[tuple[IdentifierSig, YamlDocument]]) -> Iterator[str]:
+    """Every pattern must also compile as a hyperscan prefilter, or the scanner cannot start.
+
+    Checked one pattern at a time: that is what names the culprit, and it is
+    faster than one combined compile.
+    """
+    from leaktrace.detectors.engine import hyperscan_error
+
+    for ident, doc in identifiers:
+        for index, pattern in enumerate(ident.patterns):
+            error = hyperscan_error(pattern.regex.encode("ascii"), caseless=pattern.caseless)
+            if error is not None:
+                yield doc.problem(
+                    ("patterns", index, "regex"), f"does not compile in hyperscan: {error}"
+                )

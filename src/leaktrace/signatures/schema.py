@@ -1,0 +1,277 @@
+"""The shape of a signature file, checked once at load time.
+
+Signatures are data written by hand, so every mistake a reviewer could miss
+(a regex that matches the empty string, a domain rule with no dot, a pattern
+id that does not say which identifier it belongs to) is rejected here with a
+message that names the field, instead of surfacing later as a silent miss or a
+flood of false positives on real traffic.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+IdentifierCategory = Literal[
+    "device_identifier", "contact", "location", "financial", "identity", "network", "behaviour"
+]
+SdkCategory = Literal[
+    "analytics",
+    "ads",
+    "push",
+    "crash",
+    "location",
+    "payment",
+    "social",
+    "fingerprint",
+    "attribution",
+    "engagement",
+    "cdp",
+]
+
+#: Identifier types found by a dedicated detector rather than by regex
+#: patterns, so an empty ``patterns`` list does not make them profile-only.
+BUILTIN_DETECTED: frozenset[str] = frozenset({"location"})
+
+_ID = r"^[a-z][a-z0-9_]*$"
+_PATTERN_ID = r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$"
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_IPV4 = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
+
+
+def normalize_key(key: str) -> str:
+    """Fold a payload key so ``deviceId``, ``device-id`` and ``$device_id`` compare equal.
+
+    Unicode letters are kept so keys such as ``手机号`` survive folding.
+    """
+    return "".join(ch for ch in key.lower() if ch.isalnum())
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Names(_Strict):
+    en: str = Field(min_length=1)
+    zh: str | None = None
+
+
+class Confidence(_Strict):
+    """Confidence without and with a key hint; a hint can only raise it."""
+
+    base: float = Field(ge=0.0, le=1.0)
+    with_key: float = Field(ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _key_raises(self) -> Confidence:
+        if self.with_key < self.base:
+            raise ValueError("with_key must be >= base")
+        return self
+
+
+class IdentifierExamples(_Strict):
+    """Strings that must (and must not) be reported, run by the test suite.
+
+    ``device`` is the device value used when the type is only found by
+    comparing against a device profile (ssid, name).
+    """
+
+    match: list[str] = Field(min_length=1)
+    no_match: list[str] = Field(min_length=1)
+    device: str | None = None
+
+
+class PatternSig(_Strict):
+    id: str = Field(pattern=_PATTERN_ID)
+    regex: str = Field(min_length=1)
+    validator: str | None = None
+    requires_key: bool = False
+    caseless: bool = False
+    confidence: Confidence | None = None
+
+    _compiled: re.Pattern[bytes] = PrivateAttr()
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_ok(cls, value: str) -> str:
+        # Hyperscan scans bytes without UTF-8 mode, so a non-ASCII pattern
+        # would mean something different to it than to Python's re.
+        if not value.isascii():
+            raise ValueError("regex must be ASCII (escape other bytes as \\xHH)")
+        try:
+            compiled = re.compile(value.encode("ascii"))
+        except re.error as exc:
+            raise ValueError(f"regex does not compile: {exc}") from exc
+        if compiled.fullmatch(b"") is not None:
+            raise ValueError("regex matches the empty string")
+        return value
+
+    @field_validator("validator")
+    @classmethod
+    def _validator_known(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from leaktrace.detectors.validators import VALIDATORS
+
+        if value not in VALIDATORS:
+            known = ", ".join(sorted(VALIDATORS))
+            raise ValueError(f"unknown validator {value!r} (known: {known})")
+        return value
+
+    def model_post_init(self, context: object, /) -> None:
+        flags = re.IGNORECASE if self.caseless else 0
+        self._compiled = re.compile(self.regex.encode("ascii"), flags)
+
+    @property
+    def compiled(self) -> re.Pattern[bytes]:
+        return self._compiled
+
+
+class IdentifierSig(_Strict):
+    id: str = Field(pattern=_ID)
+    names: Names
+    category: IdentifierCategory
+    sensitive: bool
+    source: str = Field(min_length=1)
+    patterns: list[PatternSig] = Field(default_factory=list)
+    confidence: Confidence
+    key_hints: list[str] = Field(default_factory=list)
+    examples: IdentifierExamples
+
+    _hints: frozenset[str] = PrivateAttr()
+
+    @field_validator("key_hints")
+    @classmethod
+    def _hints_fold(cls, value: list[str]) -> list[str]:
+        for hint in value:
+            if not normalize_key(hint):
+                raise ValueError(f"key hint {hint!r} is empty after normalising")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IdentifierSig:
+        seen: set[str] = set()
+        for pattern in self.patterns:
+            if not pattern.id.startswith(self.id + "."):
+                raise ValueError(f"pattern id {pattern.id!r} must start with {self.id + '.'!r}")
+            if pattern.id in seen:
+                raise ValueError(f"duplicate pattern id {pattern.id!r}")
+            seen.add(pattern.id)
+            if pattern.requires_key and not self.key_hints:
+                raise ValueError(f"pattern {pattern.id!r} requires a key but key_hints is empty")
+        if not self.patterns and self.id not in BUILTIN_DETECTED and self.examples.device is None:
+            raise ValueError("examples.device is required when patterns is empty")
+        return self
+
+    def model_post_init(self, context: object, /) -> None:
+        self._hints = frozenset(normalize_key(h) for h in self.key_hints)
+
+    @property
+    def hints(self) -> frozenset[str]:
+        """Key hints, already normalised."""
+        return self._hints
+
+
+class HeaderRule(_Strict):
+    name: str = Field(min_length=1)
+    value: str = Field(min_length=1)  # regex searched in the header value
+
+    @field_validator("value")
+    @classmethod
+    def _regex_ok(cls, value: str) -> str:
+        return _check_regex(value)
+
+
+class Endpoint(_Strict):
+    """One way to recognise an SDK's traffic.
+
+    ``domain`` matches the host and its subdomains on a label boundary;
+    ``host`` only that exact host. ``path``/``query``/``header`` narrow a rule
+    (for shared domains) or, without a host part, match on any host (for
+    self-hosted collectors that are only recognisable by their URL).
+    """
+
+    domain: str | None = None
+    host: str | None = None
+    path: str | None = None
+    query: str | None = None
+    header: HeaderRule | None = None
+    source: str = Field(min_length=1)
+
+    @field_validator("domain", "host")
+    @classmethod
+    def _hostname_ok(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value != value.lower() or value.endswith(".") or "/" in value or ":" in value:
+            raise ValueError("must be a lower-case host name without scheme, port or path")
+        if _IPV4.match(value):
+            return value
+        labels = value.split(".")
+        if len(labels) < 2:
+            raise ValueError("must have at least two labels")
+        if not all(_LABEL.match(label) for label in labels):
+            raise ValueError("is not a valid host name")
+        return value
+
+    @field_validator("path", "query")
+    @classmethod
+    def _regex_ok(cls, value: str | None) -> str | None:
+        return None if value is None else _check_regex(value)
+
+    @model_validator(mode="after")
+    def _one_anchor(self) -> Endpoint:
+        if self.domain is not None and _IPV4.match(self.domain):
+            raise ValueError("an IP address cannot be a domain suffix; use host")
+        if self.domain is not None and self.host is not None:
+            raise ValueError("give either domain or host, not both")
+        if self.domain is None and self.host is None and not (self.path or self.header):
+            raise ValueError("needs a domain, a host, a path or a header")
+        if self.query is not None and self.path is None:
+            raise ValueError("query needs a path")
+        return self
+
+    @property
+    def narrowed(self) -> bool:
+        """True when the rule also looks at the request, not just the host."""
+        return self.path is not None or self.header is not None
+
+
+class Vendor(_Strict):
+    name: str = Field(min_length=1)
+    zh: str | None = None
+
+
+class SdkExamples(_Strict):
+    """Hosts or URLs (``https://host/path?query``) that must (not) match this SDK."""
+
+    match: list[str] = Field(min_length=1)
+    no_match: list[str] = Field(min_length=1)
+
+
+class SdkSig(_Strict):
+    id: str = Field(pattern=_ID)
+    name: str = Field(min_length=1)
+    vendor: Vendor
+    category: SdkCategory
+    privacy_policy: str | None = Field(default=None, pattern=r"^https://")
+    collects: list[str] = Field(default_factory=list)
+    endpoints: list[Endpoint] = Field(min_length=1)
+    examples: SdkExamples
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"regex does not compile: {exc}") from exc
+    return value

@@ -1,0 +1,132 @@
+"""Attributor: party and SDK for whole messages, cached per host where the path cannot matter."""
+
+from __future__ import annotations
+
+import pytest
+
+from leaktrace.attribution import Attributor
+from leaktrace.signatures import SignatureSet
+from leaktrace.types import (
+    Attribution,
+    DnsQuestion,
+    FlowKey,
+    HttpRequest,
+    Message,
+    MessageKind,
+)
+
+FLOW = FlowKey("10.0.0.2", 40000, "10.0.0.1", 80, 6)
+
+
+def http(host: str | None, target: str = "/", headers: tuple[tuple[str, str], ...] = ()) -> Message:
+    return Message(
+        ts=1.0,
+        flow=FLOW,
+        community_id="1:x",
+        transport="http",
+        kind=MessageKind.HTTP,
+        host=host,
+        host_basis="header" if host else "none",
+        origin="test",
+        http=HttpRequest("POST", target, "HTTP/1.1", (("Host", host or ""), *headers)),
+    )
+
+
+def dns(qname: str) -> Message:
+    return Message(
+        ts=1.0,
+        flow=FLOW,
+        community_id="1:x",
+        transport="dns",
+        kind=MessageKind.DNS,
+        host=qname,
+        host_basis="qname",
+        origin="test",
+        dns=DnsQuestion(qname, 1),
+    )
+
+
+@pytest.fixture(scope="module")
+def attributor(signatures: SignatureSet) -> Attributor:
+    return Attributor(signatures, first_party_domains=["example.com"])
+
+
+def test_first_party_by_registrable_domain(attributor: Attributor) -> None:
+    assert attributor.attribute(http("api.shop.example.com")) == Attribution(
+        host="api.shop.example.com",
+        registrable_domain="example.com",
+        party="first",
+        sdk=None,
+    )
+
+
+def test_third_party_sdk(attributor: Attributor) -> None:
+    result = attributor.attribute(http("ulogs.umeng.com", "/unify_logs"))
+    assert (result.party, result.sdk, result.sdk_name, result.basis) == (
+        "third",
+        "umeng",
+        "Umeng+ (U-App analytics, U-Push, U-Share)",
+        "domain:umeng.com",
+    )
+    assert result.registrable_domain == "umeng.com"
+
+
+def test_unknown_host_is_third_when_first_party_is_declared(attributor: Attributor) -> None:
+    assert attributor.attribute(http("cdn.unrelated.example.net")).party == "third"
+
+
+def test_unknown_without_first_party_declaration(signatures: SignatureSet) -> None:
+    plain = Attributor(signatures)
+    assert plain.attribute(http("cdn.unrelated.example.net")).party == "unknown"
+    assert plain.attribute(http("ulogs.umeng.com")).party == "third"
+
+
+def test_self_hosted_sdk_on_a_first_party_host(attributor: Attributor) -> None:
+    result = attributor.attribute(http("sa.shop.example.com", "/sa?project=default"))
+    assert (result.party, result.sdk) == ("first", "sensorsdata")
+    # Same host, other path: no SDK. The cache must not mix the two up.
+    assert attributor.attribute(http("sa.shop.example.com", "/api/cart")).sdk is None
+    again = attributor.attribute(http("sa.shop.example.com", "/sa?project=default"))
+    assert again.sdk == "sensorsdata"
+
+
+def test_path_rule_on_a_shared_domain(attributor: Attributor) -> None:
+    assert attributor.attribute(http("is.snssdk.com", "/api/ad/union/sdk/x")).sdk == "pangle"
+    assert attributor.attribute(http("is.snssdk.com", "/service/2/app_log/")).sdk is None
+
+
+def test_absolute_form_target(attributor: Attributor) -> None:
+    msg = http("is.snssdk.com", "http://is.snssdk.com/api/ad/union/sdk/x")
+    assert attributor.attribute(msg).sdk == "pangle"
+
+
+def test_dns_question(attributor: Attributor) -> None:
+    result = attributor.attribute(dns("loc.map.baidu.com"))
+    assert (result.sdk, result.party) == ("baidu_location", "third")
+
+
+def test_no_host(attributor: Attributor) -> None:
+    assert attributor.attribute(http(None)) == Attribution(
+        host=None, registrable_domain=None, party="unknown", sdk=None
+    )
+
+
+def test_ip_host(attributor: Attributor) -> None:
+    result = attributor.attribute(http("123.196.118.23"))
+    assert (result.sdk, result.registrable_domain, result.party) == ("jpush", None, "third")
+
+
+@pytest.mark.parametrize(
+    "declared", ["example.com", "*.example.com", ".example.com", "EXAMPLE.com"]
+)
+def test_first_party_spellings(signatures: SignatureSet, declared: str) -> None:
+    a = Attributor(signatures, [declared])
+    assert a.attribute(http("a.example.com")).party == "first"
+    assert a.attribute(http("example.com")).party == "first"
+    assert a.attribute(http("notexample.com")).party == "third"
+
+
+def test_first_party_below_a_public_suffix(signatures: SignatureSet) -> None:
+    a = Attributor(signatures, ["shop.example.com"])
+    assert a.attribute(http("api.shop.example.com")).party == "first"
+    assert a.attribute(http("www.example.com")).party == "third"

@@ -1,0 +1,66 @@
+"""Key-hint matching on field keys and on the text just before a value."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leaktrace.detectors.keys import NEAR_WINDOW, KeyHints
+
+HINTS = KeyHints(["imei", "did", "device_id", "phone"])
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("imei", "imei"),
+        ("IMEI", "imei"),
+        ("$imei", "imei"),
+        ("deviceId", "deviceid"),
+        ("device-id", "deviceid"),
+        ("user_phone", "phone"),  # long hints also match as a suffix
+        ("did", "did"),
+        ("candid", None),  # short hints only match whole keys
+        ("imei_md5", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_match(key: str | None, hint: str | None) -> None:
+    assert HINTS.match(key) == hint
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (b"imei=", "imei"),
+        (b'{"did":"', "did"),
+        (b'{"did" : "', "did"),
+        (b'\\"deviceId\\":\\"', "deviceid"),
+        (b"<imei>", "imei"),
+        (b'"imei":["', "imei"),
+        (b"imei=1&x=", None),
+        (b"imei ", None),
+    ],
+)
+def test_match_near(text: bytes, hint: str | None) -> None:
+    value = text + b"869677023945285"
+    assert HINTS.match_near(value, len(text)) == hint
+
+
+def test_key_far_before_the_value_is_cut_off() -> None:
+    text = b"imei=" + b" " * NEAR_WINDOW
+    assert HINTS.match_near(text + b"1", len(text)) is None
+
+
+def test_empty_hints() -> None:
+    empty = KeyHints([])
+    assert not empty
+    assert empty.match("imei") is None
+    assert empty.match_near(b"imei=1", 5) is None
+
+
+@given(st.binary(max_size=60), st.integers(min_value=0, max_value=70))
+def test_match_near_never_raises(value: bytes, start: int) -> None:
+    HINTS.match_near(value, start)

@@ -1,0 +1,101 @@
+"""Every example embedded in a signature file, run through the real detector or matcher."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from leaktrace.attribution.sdk import SdkMatcher
+from leaktrace.detectors import DetectorSet
+from leaktrace.detectors.engine import Backend, hyperscan_available, hyperscan_error
+from leaktrace.profile import DeviceProfile
+from leaktrace.signatures import SignatureSet, load_signatures
+from leaktrace.signatures.schema import BUILTIN_DETECTED
+from leaktrace.types import Field
+
+_SIGS = load_signatures()
+BACKENDS: list[Backend] = ["fallback"]
+if hyperscan_available():
+    BACKENDS.append("hyperscan")
+
+IDENTIFIER_CASES = [
+    pytest.param(ident.id, text, expected, id=f"{ident.id}-{'match' if expected else 'no'}-{i}")
+    for ident in _SIGS.identifiers.values()
+    for expected, texts in ((True, ident.examples.match), (False, ident.examples.no_match))
+    for i, text in enumerate(texts)
+]
+SDK_CASES = [
+    pytest.param(sdk.id, text, expected, id=f"{sdk.id}-{'match' if expected else 'no'}-{i}")
+    for sdk in _SIGS.sdks.values()
+    for expected, texts in ((True, sdk.examples.match), (False, sdk.examples.no_match))
+    for i, text in enumerate(texts)
+]
+
+_detector_cache: dict[tuple[str, Backend], DetectorSet] = {}
+
+
+def _detector(signatures: SignatureSet, type_id: str, backend: Backend) -> DetectorSet:
+    ident = signatures.identifiers[type_id]
+    key = (type_id if ident.examples.device else "", backend)
+    if key not in _detector_cache:
+        device = (
+            DeviceProfile.model_validate({type_id: [ident.examples.device]})
+            if ident.examples.device
+            else None
+        )
+        _detector_cache[key] = DetectorSet(signatures, device, backend=backend)
+    return _detector_cache[key]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("type_id", "text", "expected"), IDENTIFIER_CASES)
+def test_identifier_example(
+    signatures: SignatureSet, backend: Backend, type_id: str, text: str, expected: bool
+) -> None:
+    detector = _detector(signatures, type_id, backend)
+    found = [d for d in detector.detect([Field("example", text.encode())]) if d.type == type_id]
+    assert bool(found) is expected, (text, found)
+
+
+def _host_and_path(example: str) -> tuple[str | None, str | None]:
+    if "://" not in example:
+        return example, None
+    parts = urlsplit(example)
+    return parts.hostname, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+@pytest.mark.parametrize(("sdk_id", "text", "expected"), SDK_CASES)
+def test_sdk_example(signatures: SignatureSet, sdk_id: str, text: str, expected: bool) -> None:
+    matched = SdkMatcher(signatures).match(*_host_and_path(text))
+    if expected:
+        assert matched is not None and matched[0].id == sdk_id, (text, matched)
+    else:
+        assert matched is None or matched[0].id != sdk_id, (text, matched)
+
+
+def test_seed_set_is_complete(signatures: SignatureSet) -> None:
+    assert set(signatures.identifiers) >= {
+        "imei", "meid", "imsi", "iccid", "phone", "email", "mac", "bssid", "ssid",
+        "android_id", "ad_id", "oaid", "serial", "location", "id_card", "bank_card", "name",
+    }  # fmt: skip
+    assert len(signatures.sdks) >= 25
+
+
+def test_every_identifier_is_findable(signatures: SignatureSet) -> None:
+    for ident in signatures.identifiers.values():
+        assert ident.patterns or ident.id in BUILTIN_DETECTED or ident.examples.device
+
+
+def test_every_endpoint_says_where_it_comes_from(signatures: SignatureSet) -> None:
+    marks = ("✅", "◐", "○")
+    for sdk in signatures.sdks.values():
+        for endpoint in sdk.endpoints:
+            assert any(m in endpoint.source for m in marks), (sdk.id, endpoint)
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan not installed")
+def test_every_pattern_compiles_as_hyperscan_prefilter(signatures: SignatureSet) -> None:
+    for ident in signatures.identifiers.values():
+        for pattern in ident.patterns:
+            assert hyperscan_error(pattern.regex.encode(), caseless=pattern.caseless) is None
