@@ -8,7 +8,7 @@ give the same findings for the same traffic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 Transport = Literal["http", "https", "dns", "tls", "quic", "tcp", "udp"]
@@ -17,7 +17,7 @@ DetectionMethod = Literal["pattern", "profile"]
 HostBasis = Literal["header", "sni", "dns", "qname", "proxy", "none"]
 
 
-class MessageKind(str, Enum):
+class MessageKind(StrEnum):
     """What one outbound unit is; decides which decoders see it."""
 
     HTTP = "http"

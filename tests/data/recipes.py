@@ -410,9 +410,14 @@ def _udp_listener(netns: str, addr: str) -> tuple[socket.socket, list[bytes]]:
 
 
 def _udp_payload(size: int, marker_at: int) -> bytes:
-    """Filler with the marker placed so that it straddles a fragment boundary."""
+    """Filler with the marker placed so that it straddles a fragment boundary.
+
+    The marker ends in a delimiter: an IMEI running into more digits is rightly
+    not an IMEI.
+    """
     filler = (b"0123456789abcdef" * (size // 16 + 1))[:size]
-    return filler[:marker_at] + MARKER + filler[marker_at + len(MARKER) :]
+    marked = MARKER + b"&"
+    return filler[:marker_at] + marked + filler[marker_at + len(marked) :]
 
 
 _IP_MTU_DISCOVER = 10  # from linux/in.h; Python 3.11's socket module lacks them

@@ -63,3 +63,10 @@ def test_base64_with_padding_is_never_a_form(payload: str) -> None:
     encoded = base64.b64encode(payload.encode())
     if encoded.endswith(b"="):
         assert parse_form_shaped(encoded) is None
+
+
+def test_lone_pair_whose_value_is_padded_base64_is_a_form() -> None:
+    # a body with no Content-Type, as many SDKs send it
+    assert parse_form_shaped(b"data=H4sIAJCVBGsC/6tWysxNAAAA=") == [
+        ("data", b"H4sIAJCVBGsC/6tWysxNAAAA=")
+    ]

@@ -1,0 +1,264 @@
+"""Write a realistic synthetic capture of any size, with planted identifiers to check against.
+
+Many TCP flows with handshakes, MSS segmentation, some out-of-order and
+retransmitted segments, HTTP/1.1 requests with JSON, form and gzip bodies that
+carry identifiers, large responses, DNS lookups, and TLS ClientHellos followed
+by opaque records. Built with ``struct`` (scapy is far too slow for hundreds of
+MB). A manifest beside the capture counts what was planted.
+
+    python bench/gencap.py OUT.pcap --size-mb 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import struct
+from collections import Counter
+from pathlib import Path
+from typing import BinaryIO
+
+MSS = 1460
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+ETH = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
+TRACKER_HOSTS = (
+    "ulogs.umeng.com",
+    "mobads.baidu.com",
+    "app-measurement.com",
+    "api2.amplitude.com",
+    "api.mixpanel.com",
+    "toblog.ctobsnssdk.com",
+    "api.shop.example.com",
+)
+TLS_HOSTS = ("firebaseinstallations.googleapis.com", "graph.facebook.com", "api.onesignal.com")
+
+
+def luhn_digit(partial: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(partial)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def imei_for(n: int) -> str:
+    body = f"86{n % 10**12:012d}"
+    return body + luhn_digit(body)
+
+
+def phone_for(n: int) -> str:
+    return f"138{n % 10**8:08d}"
+
+
+class Writer:
+    """Frames to a pcap file, with a capture clock that moves forward."""
+
+    def __init__(self, stream: BinaryIO, start: float = 1_763_900_000.0) -> None:
+        self.stream = stream
+        self.clock = start
+        self.bytes = len(PCAP_HEADER)
+        self.frames = 0
+        stream.write(PCAP_HEADER)
+
+    def frame(self, payload: bytes) -> None:
+        self.clock += 0.0002
+        sec = int(self.clock)
+        usec = int((self.clock - sec) * 1e6)
+        data = ETH + payload
+        self.stream.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
+        self.bytes += 16 + len(data)
+        self.frames += 1
+
+
+def ipv4(src: bytes, dst: bytes, proto: int, body: bytes) -> bytes:
+    return (
+        struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 0, 0x4000, 64, proto, 0, src, dst)
+        + body
+    )
+
+
+def tcp(sport: int, dport: int, seq: int, ack: int, flags: int, data: bytes = b"") -> bytes:
+    return (
+        struct.pack(
+            "!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags, 65535, 0, 0
+        )
+        + data
+    )
+
+
+def udp(sport: int, dport: int, data: bytes) -> bytes:
+    return struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+
+
+def dns_name(name: str) -> bytes:
+    return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00"
+
+
+def dns_query(txid: int, name: str) -> bytes:
+    return struct.pack("!HHHHHH", txid, 0x0100, 1, 0, 0, 0) + dns_name(name) + b"\x00\x01\x00\x01"
+
+
+def dns_answer(txid: int, name: str, addr: bytes) -> bytes:
+    question = dns_name(name) + b"\x00\x01\x00\x01"
+    answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + addr
+    return struct.pack("!HHHHHH", txid, 0x8180, 1, 1, 0, 0) + question + answer
+
+
+def client_hello(sni: str, rng: random.Random) -> bytes:
+    host = sni.encode()
+    sni_ext = struct.pack("!HHHBH", 0, len(host) + 5, len(host) + 3, 0, len(host)) + host
+    alpn = b"\x02h2\x08http/1.1"
+    alpn_ext = struct.pack("!HHH", 16, len(alpn) + 2, len(alpn)) + alpn
+    versions = struct.pack("!HHB", 43, 3, 2) + b"\x03\x04"
+    exts = sni_ext + alpn_ext + versions
+    body = (
+        b"\x03\x03"
+        + rng.randbytes(32)
+        + b"\x20"
+        + rng.randbytes(32)
+        + b"\x00\x04\x13\x01\x13\x02\x01\x00"
+        + struct.pack("!H", len(exts))
+        + exts
+    )
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+
+
+class Generator:
+    def __init__(self, writer: Writer, seed: int) -> None:
+        self.w = writer
+        self.rng = random.Random(seed)
+        self.planted: Counter[str] = Counter()
+        self.flow_no = 0
+
+    def addr(self, host: str) -> bytes:
+        return bytes(
+            [
+                10,
+                200,
+                TRACKER_HOSTS.index(host) if host in TRACKER_HOSTS else 99,
+                1 + len(host) % 200,
+            ]
+        )
+
+    def segments(
+        self, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, data: bytes
+    ) -> int:
+        chunks = [data[i : i + MSS] for i in range(0, len(data), MSS)]
+        order = list(range(len(chunks)))
+        if len(order) > 2 and self.rng.random() < 0.1:
+            i = self.rng.randrange(len(order) - 1)
+            order[i], order[i + 1] = order[i + 1], order[i]
+        offsets = [sum(len(c) for c in chunks[:i]) for i in range(len(chunks))]
+        for i in order:
+            segment = ipv4(src, dst, 6, tcp(sport, dport, seq + offsets[i], ack, 0x18, chunks[i]))
+            self.w.frame(segment)
+            if self.rng.random() < 0.02:
+                self.w.frame(segment)  # retransmission
+        return seq + len(data)
+
+    def http_body(self, n: int) -> tuple[bytes, list[tuple[str, str]]]:
+        kind = n % 3
+        imei, phone = imei_for(n), phone_for(n)
+        if kind == 0:
+            payload = {
+                "header": {"imei": imei, "os": "android"},
+                "events": [{"id": n, "name": "page"}] * 8,
+            }
+            self.planted["imei"] += 1
+            return json.dumps(payload).encode(), [("Content-Type", "application/json")]
+        if kind == 1:
+            self.planted["phone"] += 1
+            return f"mobile={phone}&code=1234&ts={n}".encode(), [
+                ("Content-Type", "application/x-www-form-urlencoded")
+            ]
+        payload = {"device": {"imei": imei}, "lat": 39.9087 + n % 100 / 1e4, "lng": 116.3975}
+        self.planted["imei"] += 1
+        self.planted["location"] += 1
+        return gzip.compress(json.dumps(payload).encode(), 1), [
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ]
+
+    def flow(self) -> None:
+        self.flow_no += 1
+        n = self.flow_no
+        rng = self.rng
+        client = bytes([192, 168, (n >> 8) & 0xFF, n & 0xFF or 1])
+        sport = 30000 + n % 30000
+        tls = n % 4 == 3
+        host = TLS_HOSTS[n % len(TLS_HOSTS)] if tls else TRACKER_HOSTS[n % len(TRACKER_HOSTS)]
+        server = self.addr(host)
+        if n % 5 == 0:
+            txid = n & 0xFFFF
+            self.w.frame(
+                ipv4(client, b"\x0a\x00\x00\x35", 17, udp(sport, 53, dns_query(txid, host)))
+            )
+            self.w.frame(
+                ipv4(
+                    b"\x0a\x00\x00\x35", client, 17, udp(53, sport, dns_answer(txid, host, server))
+                )
+            )
+        dport = 443 if tls else 80
+        cseq, sseq = rng.getrandbits(32), rng.getrandbits(32)
+        w = self.w
+        w.frame(ipv4(client, server, 6, tcp(sport, dport, cseq, 0, 0x02)))
+        w.frame(ipv4(server, client, 6, tcp(dport, sport, sseq, cseq + 1, 0x12)))
+        cseq += 1
+        sseq += 1
+        w.frame(ipv4(client, server, 6, tcp(sport, dport, cseq, sseq, 0x10)))
+        if tls:
+            cseq = self.segments(client, server, sport, dport, cseq, sseq, client_hello(host, rng))
+            opaque = b"\x17\x03\x03" + struct.pack("!H", 4000) + rng.randbytes(4000)
+            sseq = self.segments(server, client, dport, sport, sseq, cseq, opaque * 6)
+            cseq = self.segments(client, server, sport, dport, cseq, sseq, opaque[:900])
+        else:
+            for depth in range(1 + n % 2):
+                body, headers = self.http_body(n * 2 + depth)
+                head = f"POST /v1/collect?seq={n} HTTP/1.1\r\nHost: {host}\r\n"
+                head += "User-Agent: okhttp/4.12.0\r\n"
+                head += "".join(f"{k}: {v}\r\n" for k, v in headers)
+                head += f"Content-Length: {len(body)}\r\n\r\n"
+                cseq = self.segments(client, server, sport, dport, cseq, sseq, head.encode() + body)
+                response = b"HTTP/1.1 200 OK\r\nContent-Length: 30000\r\n\r\n" + b"x" * 30000
+                sseq = self.segments(server, client, dport, sport, sseq, cseq, response)
+        w.frame(ipv4(client, server, 6, tcp(sport, dport, cseq, sseq, 0x11)))
+        w.frame(ipv4(server, client, 6, tcp(dport, sport, sseq, cseq + 1, 0x11)))
+        w.frame(ipv4(client, server, 6, tcp(sport, dport, cseq + 1, sseq + 1, 0x10)))
+
+
+def generate(out: Path, size_mb: float, seed: int = 7) -> dict[str, object]:
+    target = int(size_mb * 1_000_000)
+    with out.open("wb") as stream:
+        writer = Writer(stream)
+        gen = Generator(writer, seed)
+        while writer.bytes < target:
+            gen.flow()
+    manifest = {
+        "capture": out.name,
+        "bytes": writer.bytes,
+        "frames": writer.frames,
+        "flows": gen.flow_no,
+        "planted": dict(gen.planted),
+    }
+    out.with_suffix(".manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--size-mb", type=float, default=200.0)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    print(json.dumps(generate(args.out, args.size_mb, args.seed)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The ``leaktrace`` command: argument parsing and output only; the work is in the library.
+
+Exit codes: 0 analysis completed; 2 bad usage or configuration (device,
+declaration or signature file); 3 capture unreadable; 4 capture damaged (the
+findings before the damage were still reported).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+from leaktrace import __version__
+from leaktrace.analyze import AnalysisResult, analyze_capture
+from leaktrace.declaration import DeclarationError, load_declaration
+from leaktrace.pipeline import PipelineConfig
+from leaktrace.profile import DeviceProfileError, load_device
+from leaktrace.signatures.loader import SignatureError
+from leaktrace.sinks.json_report import write_report
+from leaktrace.sinks.jsonl import JsonlSink
+from leaktrace.sinks.table import render_summary
+from leaktrace.sources.capture import ProgressCallback
+from leaktrace.sources.pcap import CaptureError
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_UNREADABLE = 3
+EXIT_DAMAGED = 4
+PROGRESS_MIN_BYTES = 16 << 20  # smaller captures finish before a bar is worth drawing
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Find which personal data an app sends over the network, to whom, "
+    "and whether it declared it.",
+)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+    json = "json"
+
+
+def _fail(code: int, message: str) -> typer.Exit:
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _console(stream: IO[str] | None = None, *, stderr: bool = False) -> Console:
+    """A console that does not cut host names when the output is a file or a pipe."""
+    console = Console(file=stream, stderr=stderr)
+    if not console.is_terminal:
+        console = Console(file=stream, stderr=stderr, width=160)
+    return console
+
+
+def _format_for(out: Path | None, fmt: OutputFormat | None) -> OutputFormat:
+    if fmt is not None:
+        return fmt
+    if out is not None and out.suffix == ".jsonl":
+        return OutputFormat.jsonl
+    if out is not None and out.suffix == ".json":
+        return OutputFormat.json
+    return OutputFormat.table
+
+
+@app.command()
+def analyze(
+    capture: Annotated[Path, typer.Argument(help="pcap or pcapng file")],
+    device: Annotated[
+        Path | None, typer.Option(help="device.yaml: the test device's own identifier values")
+    ] = None,
+    app_decl: Annotated[
+        Path | None,
+        typer.Option("--app", help="app.yaml: the app's declaration (first-party domains, lists)"),
+    ] = None,
+    signatures: Annotated[
+        list[Path] | None,
+        typer.Option(help="extra signature directory (repeatable; later ones override)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write the output here instead of standard output")
+    ] = None,
+    fmt: Annotated[
+        OutputFormat | None,
+        typer.Option("--format", help="table (default), jsonl (one finding a line) or json"),
+    ] = None,
+    reveal: Annotated[
+        bool, typer.Option(help="show identifier values in full instead of masked")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar and no summary on stderr")] = False,
+) -> None:
+    """Analyze a capture file: which identifiers left the device, to which host, in which form."""
+    try:
+        config = PipelineConfig.load(
+            signature_dirs=signatures,
+            device=load_device(device) if device else None,
+            app=load_declaration(app_decl) if app_decl else None,
+            reveal=reveal,
+        )
+    except (DeviceProfileError, DeclarationError, SignatureError) as exc:
+        raise _fail(EXIT_CONFIG, str(exc)) from None
+
+    output_format = _format_for(out, fmt)
+    err = _console(stderr=True)
+    with contextlib.ExitStack() as stack:
+        progress = None if quiet else stack.enter_context(_progress_bar(capture, err))
+        stream: IO[str] = (
+            stack.enter_context(out.open("w", encoding="utf-8")) if out else sys.stdout
+        )
+        jsonl = JsonlSink(stream) if output_format is OutputFormat.jsonl else None
+        try:
+            result = analyze_capture(
+                capture, config, on_finding=jsonl.write if jsonl else None, progress=progress
+            )
+        except CaptureError as exc:
+            raise _fail(EXIT_UNREADABLE, str(exc)) from None
+
+        if output_format is OutputFormat.json:
+            write_report(result, stream)
+        elif output_format is OutputFormat.table:
+            render_summary(result, _console(stream))
+        if not quiet and (output_format is not OutputFormat.table or out is not None):
+            render_summary(result, err)
+    _finish(result)
+
+
+@contextlib.contextmanager
+def _progress_bar(capture: Path, console: Console) -> Iterator[ProgressCallback | None]:
+    """A progress bar on a terminal, for captures big enough to take a while."""
+    size = capture.stat().st_size if capture.is_file() else 0
+    if not console.is_terminal or size < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(f"reading {capture.name}", total=size)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _finish(result: AnalysisResult) -> None:
+    if result.damage is not None:
+        raise typer.Exit(EXIT_DAMAGED)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"leaktrace {__version__}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

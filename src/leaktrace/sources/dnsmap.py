@@ -1,0 +1,31 @@
+"""Addresses to names, learned from DNS answers seen earlier in the same traffic.
+
+A flow with no Host header or SNI (a raw push channel, a QUIC flow) is still
+named by the lookup that preceded it, which is how the app itself found it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+
+class DnsMap:
+    """A bounded address → name map; the most recent answer for an address wins."""
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._max = max_entries
+
+    def learn(self, address: str, name: str) -> None:
+        names = self._names
+        if address in names:
+            names.move_to_end(address)
+        names[address] = name
+        if len(names) > self._max:
+            names.popitem(last=False)
+
+    def name_of(self, address: str) -> str | None:
+        return self._names.get(address)
+
+    def __len__(self) -> int:
+        return len(self._names)

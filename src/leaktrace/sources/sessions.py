@@ -1,0 +1,369 @@
+"""Per-flow protocol state: what the device's bytes on one flow are, turned into Messages.
+
+Sans-IO: it sees in-order flow data and yields Messages, so any packet source
+(pcap today, other capture back ends later) shares it. It also keeps the
+flow's share of the coverage figures, because only it knows whether a flow's
+bytes were read or stayed opaque.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from leaktrace.protocols.dns import parse_dns, split_tcp_dns
+from leaktrace.protocols.http1 import RequestParser
+from leaktrace.protocols.sniff import sniff_stream
+from leaktrace.protocols.tls import HelloBuffer
+from leaktrace.sources.dnsmap import DnsMap
+from leaktrace.sources.flows import FlowData, FlowState
+from leaktrace.types import (
+    Diagnostic,
+    HostBasis,
+    HttpRequest,
+    Message,
+    MessageKind,
+    TlsHello,
+    Transport,
+)
+
+RAW_CHUNK_BYTES = 64 << 10  # raw payloads are scanned in chunks of at most this size
+SNIFF_LIMIT = 64  # bytes after which an unrecognised flow is treated as raw
+
+DecodedItem = Message | Diagnostic
+
+
+@dataclass(slots=True)
+class FlowOutcome:
+    """What a finished flow contributed to coverage."""
+
+    decoded: bool
+    opaque_reason: str | None
+    bytes_outbound: int
+    bytes_decoded: int
+    bytes_opaque: int
+
+
+class FlowSession:
+    """Protocol detection and message building for one flow."""
+
+    __slots__ = (
+        "_dns_tcp_buf",
+        "_dns_tcp_rbuf",
+        "_hello",
+        "_http",
+        "_origin",
+        "_pending",
+        "_raw",
+        "_raw_frame",
+        "_raw_ts",
+        "bytes_decoded",
+        "bytes_opaque",
+        "bytes_outbound",
+        "depth",
+        "dns_map",
+        "flow",
+        "kind",
+        "opaque_reason",
+        "sni_host",
+    )
+
+    def __init__(self, flow: FlowState, origin: str, dns_map: DnsMap) -> None:
+        self.flow = flow
+        self._origin = origin
+        self.dns_map = dns_map
+        self.kind: str | None = None  # "http" | "tls" | "dns" | "quic" | "raw"
+        self._pending = b""
+        self._http: RequestParser | None = None
+        self._hello: HelloBuffer | None = None
+        self._dns_tcp_buf = b""
+        self._dns_tcp_rbuf = b""
+        self._raw = bytearray()
+        self._raw_ts = 0.0
+        self._raw_frame = 0
+        self.depth = 0
+        self.sni_host: str | None = None
+        self.bytes_outbound = 0
+        self.bytes_decoded = 0
+        self.bytes_opaque = 0
+        self.opaque_reason: str | None = None
+
+    # -- events -------------------------------------------------------------
+
+    def on_data(self, ev: FlowData) -> Iterator[DecodedItem]:
+        if ev.is_orig:
+            self.bytes_outbound += len(ev.data)
+        if self.flow.key.proto == 17:
+            yield from self._on_datagram(ev)
+            return
+        if not ev.is_orig:
+            if self.kind == "dns":
+                yield from self._on_tcp_dns_bytes(ev.data, ev.ts, ev.frame, from_client=False)
+            return
+        if self.kind is None:
+            self._pending += ev.data
+            verdict = sniff_stream(self._pending, 6, self.flow.key.orig_p, self.flow.key.resp_p)
+            if verdict == "need_more" and len(self._pending) < SNIFF_LIMIT:
+                return
+            self._start(verdict)
+            data, self._pending = self._pending, b""
+        else:
+            data = ev.data
+        yield from self._on_client_bytes(data, ev.ts, ev.frame)
+
+    def on_close(self, ts: float) -> Iterator[DecodedItem]:
+        if self._pending:
+            self._start("unknown")
+            data, self._pending = self._pending, b""
+            yield from self._on_client_bytes(data, ts, 0)
+        if self._http is not None:
+            for req in self._http.close():
+                yield self._http_message(req, ts, 0)
+            yield from self._http.diagnostics
+            self._http.diagnostics.clear()
+        if self._hello is not None and self._hello.hello is None and self.kind == "tls":
+            self.opaque_reason = "tls_incomplete_hello"
+        yield from self._flush_raw()
+
+    def outcome(self) -> FlowOutcome:
+        return FlowOutcome(
+            decoded=self.kind in ("http", "dns") and self.opaque_reason is None,
+            opaque_reason=self.opaque_reason,
+            bytes_outbound=self.bytes_outbound,
+            bytes_decoded=self.bytes_decoded,
+            bytes_opaque=self.bytes_opaque,
+        )
+
+    # -- protocol dispatch --------------------------------------------------
+
+    def _start(self, verdict: str) -> None:
+        if verdict == "http":
+            self.kind = "http"
+            self._http = RequestParser()
+        elif verdict == "tls":
+            self.kind = "tls"
+            self._hello = HelloBuffer()
+        elif verdict == "dns":
+            self.kind = "dns"
+            self.flow.want_resp = True
+        else:
+            self.kind = "raw"
+            self.opaque_reason = "unknown_protocol"
+
+    def _on_client_bytes(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
+        kind = self.kind
+        if kind == "http":
+            assert self._http is not None
+            if self._http.upgraded:
+                self.bytes_opaque += len(data)
+                self.opaque_reason = self.opaque_reason or "upgraded_protocol"
+                return
+            for req in self._http.feed(data):
+                yield self._http_message(req, ts, frame)
+            if self._http.upgraded:
+                # bytes after a protocol switch in the same segment are not HTTP
+                after = len(self._http.leftover)
+                self.bytes_opaque += after
+                self.bytes_decoded += len(data) - after
+                self.opaque_reason = "upgraded_protocol"
+            else:
+                self.bytes_decoded += len(data)
+            if self._http.diagnostics:
+                yield from self._http.diagnostics
+                self._http.diagnostics.clear()
+        elif kind == "tls":
+            assert self._hello is not None
+            if self._hello.hello is not None or self.opaque_reason == "not_tls":
+                self.bytes_opaque += len(data)
+                return
+            state = self._hello.feed(data)
+            if self._hello.diagnostics:
+                yield from self._hello.diagnostics
+                self._hello.diagnostics.clear()
+            if state == "done" and self._hello.hello is not None:
+                self.bytes_decoded += len(data)
+                self.opaque_reason = "tls_without_keys"
+                yield self._tls_message(self._hello.hello, ts, frame, "tls", MessageKind.TLS_HELLO)
+            elif state == "not_tls":
+                self.kind = "raw"
+                self.opaque_reason = "unknown_protocol"
+                yield from self._add_raw(data, ts, frame)
+            else:
+                self.bytes_decoded += len(data)
+        elif kind == "dns":
+            yield from self._on_tcp_dns_bytes(data, ts, frame)
+        else:
+            yield from self._add_raw(data, ts, frame)
+
+    def _on_datagram(self, ev: FlowData) -> Iterator[DecodedItem]:
+        key = self.flow.key
+        if self.kind is None:
+            verdict = sniff_stream(ev.data, 17, key.orig_p, key.resp_p)
+            if verdict == "dns":
+                self.kind = "dns"
+            elif verdict == "quic":
+                self.kind = "quic"
+                self.opaque_reason = "quic_without_keys"
+            else:
+                self.kind = "raw"
+                self.opaque_reason = "unknown_protocol"
+                if not ev.is_orig:
+                    return
+        if self.kind == "dns":
+            yield from self._dns_datagram(ev.data, ev.ts, ev.frame, ev.is_orig)
+        elif not ev.is_orig:
+            return
+        elif self.kind == "quic":
+            self.bytes_opaque += len(ev.data)
+            if self.depth == 0:
+                hello = TlsHello(sni=None)
+                yield self._tls_message(hello, ev.ts, ev.frame, "quic", MessageKind.QUIC_HELLO)
+        else:
+            self.bytes_opaque += len(ev.data)
+            yield self._raw_message(ev.data, ev.ts, ev.frame, "udp")
+
+    # -- DNS ----------------------------------------------------------------
+
+    def _dns_datagram(
+        self, data: bytes, ts: float, frame: int, from_client: bool
+    ) -> Iterator[DecodedItem]:
+        packet = parse_dns(data)
+        if from_client:
+            self.bytes_decoded += len(data)
+        if packet is None:
+            yield Diagnostic("dns_malformed", f"{len(data)} bytes", ts, self.flow.community_id)
+            return
+        if packet.is_response:
+            asked = packet.questions[0].qname if packet.questions else None
+            for rec in packet.answers:
+                if rec.rtype in (1, 28):  # A, AAAA
+                    self.dns_map.learn(rec.value, asked or rec.name)
+            return
+        for question in packet.questions:
+            self.depth += 1
+            yield Message(
+                ts=ts,
+                flow=self.flow.key,
+                community_id=self.flow.community_id,
+                transport="dns",
+                kind=MessageKind.DNS,
+                host=question.qname,
+                host_basis="qname",
+                origin=f"{self._origin}#{frame}",
+                trans_depth=self.depth,
+                dns=question,
+            )
+
+    def _on_tcp_dns_bytes(
+        self, data: bytes, ts: float, frame: int, from_client: bool = True
+    ) -> Iterator[DecodedItem]:
+        if from_client:
+            messages, self._dns_tcp_buf = split_tcp_dns(self._dns_tcp_buf + data)
+        else:
+            messages, self._dns_tcp_rbuf = split_tcp_dns(self._dns_tcp_rbuf + data)
+        for msg in messages:
+            yield from self._dns_datagram(msg, ts, frame, from_client)
+
+    # -- raw ----------------------------------------------------------------
+
+    def _add_raw(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
+        self.bytes_opaque += len(data)
+        if not self._raw:
+            self._raw_ts, self._raw_frame = ts, frame
+        self._raw += data
+        while len(self._raw) >= RAW_CHUNK_BYTES:
+            chunk = bytes(self._raw[:RAW_CHUNK_BYTES])
+            del self._raw[:RAW_CHUNK_BYTES]
+            yield self._raw_message(chunk, self._raw_ts, self._raw_frame, "tcp")
+            self._raw_ts, self._raw_frame = ts, frame
+
+    def _flush_raw(self) -> Iterator[DecodedItem]:
+        if self._raw:
+            chunk = bytes(self._raw)
+            self._raw.clear()
+            yield self._raw_message(chunk, self._raw_ts, self._raw_frame, "tcp")
+
+    # -- message builders ---------------------------------------------------
+
+    def _name(self) -> tuple[str | None, HostBasis]:
+        name = self.dns_map.name_of(self.flow.key.resp_h)
+        return (name, "dns") if name else (None, "none")
+
+    def _http_message(self, req: HttpRequest, ts: float, frame: int) -> Message:
+        self.depth += 1
+        host, basis = _http_host(req)
+        if host is None:
+            host, basis = self._name()
+        return Message(
+            ts=ts,
+            flow=self.flow.key,
+            community_id=self.flow.community_id,
+            transport="http",
+            kind=MessageKind.HTTP,
+            host=host,
+            host_basis=basis,
+            origin=f"{self._origin}#{frame}",
+            trans_depth=self.depth,
+            http=req,
+        )
+
+    def _tls_message(
+        self, hello: TlsHello, ts: float, frame: int, transport: Transport, kind: MessageKind
+    ) -> Message:
+        self.depth += 1
+        host: str | None
+        basis: HostBasis
+        if hello.sni:
+            host, basis = hello.sni.lower(), "sni"
+        else:
+            host, basis = self._name()
+        return Message(
+            ts=ts,
+            flow=self.flow.key,
+            community_id=self.flow.community_id,
+            transport=transport,
+            kind=kind,
+            host=host,
+            host_basis=basis,
+            origin=f"{self._origin}#{frame}",
+            trans_depth=self.depth,
+            tls=hello,
+        )
+
+    def _raw_message(self, data: bytes, ts: float, frame: int, transport: Transport) -> Message:
+        self.depth += 1
+        host, basis = self._name()
+        return Message(
+            ts=ts,
+            flow=self.flow.key,
+            community_id=self.flow.community_id,
+            transport=transport,
+            kind=MessageKind.RAW,
+            host=host,
+            host_basis=basis,
+            origin=f"{self._origin}#{frame}",
+            trans_depth=self.depth,
+            payload=data,
+        )
+
+
+def _http_host(req: HttpRequest) -> tuple[str | None, HostBasis]:
+    """The host a request names: absolute-form target first (proxies), then Host."""
+    target = req.target
+    if "://" in target[:10]:
+        authority = target.split("://", 1)[1].split("/", 1)[0]
+        return strip_port(authority), "header"
+    host = req.header("host")
+    if host:
+        return strip_port(host.strip()), "header"
+    return None, "none"
+
+
+def strip_port(authority: str) -> str:
+    """``Host`` header value to a bare lower-case host name (IPv6 brackets removed)."""
+    authority = authority.rsplit("@", 1)[-1]
+    if authority.startswith("["):
+        return authority[1:].split("]", 1)[0].lower()
+    if authority.count(":") == 1:
+        authority = authority.split(":", 1)[0]
+    return authority.lower().rstrip(".")

@@ -1,0 +1,135 @@
+"""Per-flow sessions: flow bytes in, Messages out, and each flow's share of coverage."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leaktrace.flowid import community_id
+from leaktrace.sources.dnsmap import DnsMap
+from leaktrace.sources.flows import FlowData, FlowState
+from leaktrace.sources.sessions import FlowSession, strip_port
+from leaktrace.types import FlowKey, Message, MessageKind
+
+
+def flow(resp_h: str = "10.0.0.9", resp_p: int = 80, proto: int = 6) -> FlowState:
+    key = FlowKey("192.168.1.5", 40000, resp_h, resp_p, proto)
+    cid = community_id(key.orig_h, key.orig_p, key.resp_h, key.resp_p, proto)
+    return FlowState(key=key, community_id=cid, first_ts=1.0, last_ts=1.0)
+
+
+def feed(session: FlowSession, *chunks: bytes, is_orig: bool = True) -> list[object]:
+    out: list[object] = []
+    for i, chunk in enumerate(chunks):
+        out += session.on_data(FlowData(session.flow, is_orig, chunk, 1.0 + i, 10 + i))
+    return out
+
+
+def messages(items: list[object]) -> list[Message]:
+    return [m for m in items if isinstance(m, Message)]
+
+
+def dns_packet(txid: int, name: str, answer: bytes | None = None) -> bytes:
+    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    flags, ancount = (0x8180, 1) if answer else (0x0100, 0)
+    body = struct.pack("!HHHHHH", txid, flags, 1, ancount, 0, 0) + qname + b"\0\1\0\1"
+    if answer:
+        body += b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + answer
+    return body
+
+
+def client_hello(server_name: str) -> bytes:
+    ctx = ssl.create_default_context()
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=server_name)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def test_pipelined_http_requests_become_messages_with_depth() -> None:
+    session = FlowSession(flow(), "pcap:t.pcap", DnsMap())
+    wire = (
+        b"GET /a?imei=1 HTTP/1.1\r\nHost: Ulogs.Umeng.com:8080\r\n\r\n"
+        b"POST /b HTTP/1.1\r\nHost: ulogs.umeng.com\r\nContent-Length: 3\r\n\r\nabc"
+    )
+    got = messages(feed(session, wire[:20], wire[20:]))
+    assert [m.http.method for m in got if m.http] == ["GET", "POST"]
+    assert [m.trans_depth for m in got] == [1, 2]
+    assert {m.host for m in got} == {"ulogs.umeng.com"}
+    assert all(m.host_basis == "header" and m.transport == "http" for m in got)
+    assert got[0].origin == "pcap:t.pcap#11"
+    list(session.on_close(5.0))
+    outcome = session.outcome()
+    assert outcome.decoded and outcome.bytes_decoded == len(wire) == outcome.bytes_outbound
+
+
+def test_dns_answer_names_a_later_raw_flow() -> None:
+    names = DnsMap()
+    dns = FlowSession(flow("10.0.0.53", 53, 17), "pcap:t", names)
+    query = messages(feed(dns, dns_packet(7, "im.jpush.cn")))
+    assert query[0].kind is MessageKind.DNS and query[0].host == "im.jpush.cn"
+    feed(dns, dns_packet(7, "im.jpush.cn", bytes([10, 1, 2, 3])), is_orig=False)
+
+    raw = FlowSession(flow("10.1.2.3", 19000), "pcap:t", names)
+    assert messages(feed(raw, b"\x00\x10\x01", b'{"imsi":"4600"}')) == []
+    closed = messages(list(raw.on_close(9.0)))
+    assert len(closed) == 1
+    assert closed[0].payload == b'\x00\x10\x01{"imsi":"4600"}'
+    assert (closed[0].host, closed[0].host_basis, closed[0].transport) == (
+        "im.jpush.cn",
+        "dns",
+        "tcp",
+    )
+    assert raw.outcome().opaque_reason == "unknown_protocol"
+
+
+def test_tls_hello_gives_sni_and_the_rest_stays_opaque() -> None:
+    hello = client_hello("app-measurement.com")
+    session = FlowSession(flow(resp_p=443), "pcap:t", DnsMap())
+    got = messages(feed(session, hello[:7], hello[7:], b"\x17\x03\x03\x00\x05hello"))
+    assert len(got) == 1
+    assert got[0].kind is MessageKind.TLS_HELLO and got[0].tls is not None
+    assert (got[0].host, got[0].host_basis) == ("app-measurement.com", "sni")
+    assert "h2" in got[0].tls.alpn
+    list(session.on_close(3.0))
+    outcome = session.outcome()
+    assert outcome.opaque_reason == "tls_without_keys"
+    assert outcome.bytes_opaque == 10 and outcome.bytes_decoded == len(hello)
+
+
+def test_websocket_upgrade_leaves_later_bytes_opaque() -> None:
+    session = FlowSession(flow(), "pcap:t", DnsMap())
+    upgrade = b"GET /ws HTTP/1.1\r\nHost: push.example.com\r\nUpgrade: websocket\r\n\r\n"
+    got = messages(feed(session, upgrade, b"\x81\x85frame", b"\x81\x85more!"))
+    assert len(got) == 1
+    assert session.outcome().opaque_reason == "upgraded_protocol"
+    assert session.outcome().bytes_opaque == 14
+
+
+def test_server_bytes_of_a_tcp_flow_are_ignored() -> None:
+    session = FlowSession(flow(), "pcap:t", DnsMap())
+    assert feed(session, b"HTTP/1.1 200 OK\r\n\r\n", is_orig=False) == []
+    assert session.outcome().bytes_outbound == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from([6, 17]), st.integers(1, 65535))
+def test_any_bytes_on_any_flow_never_raise(data: bytes, proto: int, port: int) -> None:
+    session = FlowSession(flow(resp_p=port, proto=proto), "pcap:t", DnsMap())
+    feed(session, data, data[::-1])
+    feed(session, data, is_orig=False)
+    list(session.on_close(2.0))
+    assert session.outcome().bytes_outbound == 2 * len(data)
+
+
+def test_strip_port() -> None:
+    assert strip_port("Example.COM:8080") == "example.com"
+    assert strip_port("[2001:db8::1]:443") == "2001:db8::1"
+    assert strip_port("user@host.example.") == "host.example"
+    assert strip_port("2001:db8::1") == "2001:db8::1"
