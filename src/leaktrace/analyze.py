@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.sources.capture import CaptureSource, ProgressCallback
@@ -26,6 +27,25 @@ class AnalysisResult:
     @property
     def complete(self) -> bool:
         return self.damage is None
+
+
+@dataclass(frozen=True, slots=True)
+class Sidecars:
+    """The device and declaration files a lab keeps beside each capture."""
+
+    device: Path | None
+    app: Path | None
+
+
+DEVICE_SIDECAR = "device.yaml"
+APP_SIDECAR = "app.yaml"
+
+
+def find_sidecars(capture: str | os.PathLike[str]) -> Sidecars:
+    """``device.yaml`` and ``app.yaml`` in the capture's directory, where present."""
+    folder = Path(capture).parent
+    device, app = folder / DEVICE_SIDECAR, folder / APP_SIDECAR
+    return Sidecars(device if device.is_file() else None, app if app.is_file() else None)
 
 
 FindingCallback = Callable[[Finding], None]

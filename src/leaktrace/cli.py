@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from leaktrace import __version__
-from leaktrace.analyze import AnalysisResult, analyze_capture
+from leaktrace.analyze import AnalysisResult, analyze_capture, find_sidecars
 from leaktrace.declaration import DeclarationError, load_declaration
 from leaktrace.pipeline import PipelineConfig
 from leaktrace.profile import DeviceProfileError, load_device
@@ -98,8 +98,25 @@ def analyze(
         bool, typer.Option(help="show identifier values in full instead of masked")
     ] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar and no summary on stderr")] = False,
+    sidecars: Annotated[
+        bool,
+        typer.Option(
+            help="use device.yaml and app.yaml from the capture's directory when not given"
+        ),
+    ] = True,
 ) -> None:
     """Analyze a capture file: which identifiers left the device, to which host, in which form."""
+    err = _console(stderr=True)
+    if sidecars:
+        found = find_sidecars(capture)
+        if device is None and found.device is not None:
+            device = found.device
+            if not quiet:
+                err.print(f"using device values from {device}", highlight=False)
+        if app_decl is None and found.app is not None:
+            app_decl = found.app
+            if not quiet:
+                err.print(f"using the app declaration {app_decl}", highlight=False)
     try:
         config = PipelineConfig.load(
             signature_dirs=signatures,
@@ -111,7 +128,6 @@ def analyze(
         raise _fail(EXIT_CONFIG, str(exc)) from None
 
     output_format = _format_for(out, fmt)
-    err = _console(stderr=True)
     with contextlib.ExitStack() as stack:
         progress = None if quiet else stack.enter_context(_progress_bar(capture, err))
         stream: IO[str] = (

@@ -41,8 +41,10 @@ def planted() -> list[dict[str, Any]]:
 
 
 def test_demo_finds_every_planted_identifier_and_nothing_else() -> None:
-    proc = run("analyze", DEMO, "--device", DEVICE, "--app", APP, "--format", "jsonl")
+    # the command: the declaration is picked up from beside the capture
+    proc = run("analyze", DEMO, "--device", DEVICE, "--format", "jsonl")
     assert proc.returncode == 0, proc.stderr
+    assert f"using the app declaration {APP}" in proc.stderr
     found = jsonl(proc.stdout)
     got = sorted(tuple(f[k] for k in KEY_FIELDS) for f in found)
     want = sorted(tuple(p[k] for k in KEY_FIELDS) for p in planted())
@@ -76,7 +78,7 @@ def test_values_are_masked_unless_revealed() -> None:
 
 
 def test_patterns_alone_find_the_plain_identifiers() -> None:
-    proc = run("analyze", DEMO, "--app", APP, "--format", "jsonl")
+    proc = run("analyze", DEMO, "--no-sidecars", "--app", APP, "--format", "jsonl")
     assert proc.returncode == 0, proc.stderr
     found = {(f["type"], f["host"], f["where"]) for f in jsonl(proc.stdout)}
     for p in planted():
@@ -121,7 +123,7 @@ def test_truncated_capture_keeps_earlier_findings_and_says_where(tmp_path: Path)
     data = DEMO.read_bytes()
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(data[: int(len(data) * 0.6)])
-    proc = run("analyze", cut, "--device", DEVICE, "--format", "json")
+    proc = run("analyze", cut, "--device", DEVICE, "--format", "json")  # no app.yaml beside
     assert proc.returncode == 4, proc.stderr
     report = json.loads(proc.stdout)
     assert report["complete"] is False
