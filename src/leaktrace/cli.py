@@ -178,6 +178,9 @@ def version() -> None:
     typer.echo(f"leaktrace {__version__}")
 
 
+# Sub-commands, each in its own module: one import and one register(app) call per module.
+
+
 def main() -> None:
     app()
 

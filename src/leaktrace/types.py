@@ -188,6 +188,21 @@ class Diagnostic:
     offset: int | None = None  # byte offset in the capture file, when known
 
 
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """A mark on a session's timeline (``consent``, ``login``, ``screen:Settings``, ...).
+
+    ``ts`` is wall-clock seconds, comparable with finding timestamps; ``mono``
+    is the monotonic clock of the process that recorded it, for ordering
+    within one live session.
+    """
+
+    ts: float
+    name: str
+    data: tuple[tuple[str, str], ...] = ()
+    mono: float | None = None
+
+
 @dataclass(slots=True)
 class Coverage:
     """How much of the traffic was actually read, so a clean result is never over-claimed."""
