@@ -5,27 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from leaktrace.testing import finding
 from leaktrace.timeline import TimelineError, TimelineWriter, parse_timeline, read_timeline
-from leaktrace.types import Finding, TimelineEvent
+from leaktrace.types import TimelineEvent
 
-FINDING = Finding(
-    ts=10.5,
-    flow="1:abc=",
-    src="10.0.0.2:4000",
-    dst="10.0.0.9:80",
-    host="ulogs.umeng.com",
-    transport="http",
-    party="third",
-    sdk="umeng",
-    type="imei",
-    method="profile",
-    confidence=1.0,
-    where="query:imei",
-    form="md5",
-    value="86**********190",
-    origin="proxy",
-    evidence=("key:imei",),
-)
+FINDING = finding(form="md5", method="profile", origin="proxy")
 
 
 def test_round_trip_of_events_and_findings(tmp_path: Path) -> None:
