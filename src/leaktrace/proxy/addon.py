@@ -1,0 +1,241 @@
+# mypy: disable-error-code="no-untyped-call"
+"""The mitmproxy addon: flows in, the shared pipeline, verdicts out.
+
+Thin on purpose: it converts (``convert``), hands each message to the session
+``Recorder`` (which owns the pipeline, the findings and the timeline file) and
+acts on the verdict (answer locally, block). Loaded on its own by a user's
+mitmproxy (``mitmdump -s <this file> --set leaktrace_device=...``), it builds
+the recorder from its options; embedded by ``leaktrace proxy`` or
+``ProxySession``, it is handed one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from mitmproxy import connection, ctx, exceptions, http, tls
+from mitmproxy.addonmanager import Loader
+
+from leaktrace.declaration import DeclarationError, load_declaration
+from leaktrace.pipeline import PipelineConfig
+from leaktrace.profile import DeviceProfileError, load_device
+from leaktrace.proxy import convert
+from leaktrace.proxy.recorder import FindingCallback, Recorder, Verdict
+from leaktrace.signatures.loader import SignatureError
+from leaktrace.types import Finding, Message, TlsHello
+
+logger = logging.getLogger("leaktrace")
+
+MAX_TRACKED_CONNECTIONS = 1 << 16  # per-connection request counters kept at once
+BLOCK_BODY = b"blocked by leaktrace: identifier sent to an undeclared party\n"
+OPTION_NAMES = (
+    "leaktrace_device",
+    "leaktrace_app",
+    "leaktrace_signatures",
+    "leaktrace_out",
+    "leaktrace_reveal",
+)
+
+
+def finding_line(finding: Finding) -> str:
+    """One line per finding, for a terminal that watches a live session."""
+    clock = time.strftime("%H:%M:%S", time.localtime(finding.ts))
+    sdk = f" {finding.sdk}" if finding.sdk else ""
+    return (
+        f"{clock} {finding.party}{sdk} {finding.host or finding.dst} {finding.type}="
+        f"{finding.value} {finding.where} ({finding.form}, {finding.transport})"
+    )
+
+
+def _log_finding(finding: Finding) -> None:
+    logger.info(finding_line(finding))
+
+
+class LeaktraceAddon:
+    def __init__(
+        self, recorder: Recorder | None = None, *, on_finding: FindingCallback | None = None
+    ) -> None:
+        self.recorder = recorder
+        self._owns_recorder = recorder is None
+        self._on_finding = on_finding or _log_finding
+        self._timeline: IO[str] | None = None
+        self._depth: dict[str, int] = {}
+        self._ignore: list[re.Pattern[str]] = []
+
+    # -- options ------------------------------------------------------------
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "leaktrace_device", str, "", "device.yaml: the test device's own identifier values"
+        )
+        loader.add_option("leaktrace_app", str, "", "app.yaml: the app's declaration")
+        loader.add_option("leaktrace_signatures", Sequence[str], [], "extra signature directories")
+        loader.add_option(
+            "leaktrace_out", str, "", "append the session timeline (events, findings) here"
+        )
+        loader.add_option("leaktrace_reveal", bool, False, "identifier values in full")
+        loader.add_option(
+            "leaktrace_sinkhole", bool, False, "answer every request with an empty 200 locally"
+        )
+        loader.add_option(
+            "leaktrace_block_undeclared",
+            bool,
+            False,
+            "answer 403 to requests carrying an identifier to a party the declaration lacks",
+        )
+        loader.add_option(
+            "leaktrace_ignore_hosts",
+            Sequence[str],
+            [],
+            "regular expressions of TLS server names to pass through undecrypted",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if self._owns_recorder and any(name in updated for name in OPTION_NAMES):
+            self._build_recorder()
+        if "leaktrace_ignore_hosts" in updated:
+            try:
+                self._ignore = [
+                    re.compile(p, re.IGNORECASE) for p in ctx.options.leaktrace_ignore_hosts
+                ]
+            except re.error as exc:
+                raise exceptions.OptionsError(f"leaktrace_ignore_hosts: {exc}") from None
+        if ctx.options.leaktrace_block_undeclared and (
+            self.recorder is None or self.recorder.config.app is None
+        ):
+            raise exceptions.OptionsError(
+                "leaktrace_block_undeclared needs the app's declaration: set leaktrace_app"
+            )
+        if "leaktrace_sinkhole" in updated and ctx.options.leaktrace_sinkhole:
+            # never open an upstream connection (nor resolve its name) before a request is seen
+            ctx.options.update(connection_strategy="lazy")
+
+    def _build_recorder(self) -> None:
+        opts = ctx.options
+        try:
+            config = PipelineConfig.load(
+                signature_dirs=[Path(p) for p in opts.leaktrace_signatures] or None,
+                device=load_device(Path(opts.leaktrace_device)) if opts.leaktrace_device else None,
+                app=load_declaration(opts.leaktrace_app) if opts.leaktrace_app else None,
+                reveal=opts.leaktrace_reveal,
+            )
+        except (DeviceProfileError, DeclarationError, SignatureError) as exc:
+            raise exceptions.OptionsError(f"leaktrace: {exc}") from None
+        self._close_timeline()
+        if opts.leaktrace_out:
+            try:
+                self._timeline = Path(opts.leaktrace_out).open("a", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise exceptions.OptionsError(
+                    f"leaktrace_out: cannot open {opts.leaktrace_out}: {exc.strerror or exc}"
+                ) from None
+        self.recorder = Recorder(config, timeline=self._timeline, on_finding=self._on_finding)
+
+    def done(self) -> None:
+        self._close_timeline()
+
+    def _close_timeline(self) -> None:
+        if self._timeline is not None:
+            with contextlib.suppress(OSError):
+                self._timeline.close()
+            self._timeline = None
+
+    # -- traffic ------------------------------------------------------------
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if self.recorder is None or flow.response is not None:
+            return
+        msg = convert.http_message(flow, self._next_depth(flow.client_conn))
+        verdict = self.recorder.process(msg)
+        meta = _metadata(verdict)
+        if verdict.undeclared and ctx.options.leaktrace_block_undeclared:
+            flow.response = http.Response.make(
+                403, BLOCK_BODY, {"Content-Type": "text/plain", "X-Leaktrace": "blocked"}
+            )
+            meta["blocked"] = True
+        elif ctx.options.leaktrace_sinkhole:
+            flow.response = http.Response.make(200, b"", {"X-Leaktrace": "sinkhole"})
+            meta["sinkhole"] = True
+        flow.metadata["leaktrace"] = meta
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        if self.recorder is None or flow.websocket is None or not flow.websocket.messages:
+            return
+        message = flow.websocket.messages[-1]
+        if not message.from_client:
+            return
+        msg = convert.websocket_message(flow, message, self._next_depth(flow.client_conn))
+        self.recorder.process(msg)
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        sni = data.client_hello.sni
+        if self.recorder is None or not sni or not any(p.search(sni) for p in self._ignore):
+            return
+        data.ignore_connection = True
+        client = data.context.client
+        alpn = tuple(p.decode("ascii", "replace") for p in data.client_hello.alpn_protocols)
+        hello = TlsHello(sni=sni, alpn=alpn)
+        self._hello(client, data.context.server, hello, "tls_passthrough", None)
+
+    def tls_failed_client(self, data: tls.TlsData) -> None:
+        if self.recorder is None:
+            return
+        client = data.context.client
+        hello = convert.client_hello(client)
+        self._hello(client, data.context.server, hello, "tls_refused", client.error)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._depth.pop(client.id, None)
+
+    def _hello(
+        self,
+        client: connection.Client,
+        server: connection.Server,
+        hello: TlsHello,
+        event: str,
+        error: str | None,
+    ) -> None:
+        """A handshake the proxy could not read into: the host is still a destination."""
+        assert self.recorder is not None
+        ts = client.timestamp_tls_setup or client.timestamp_start or time.time()
+        msg: Message = convert.hello_message(client, server, hello, ts, self._next_depth(client))
+        verdict = self.recorder.process(msg, opaque_reason=event)
+        attribution = verdict.attribution
+        data: dict[str, Any] = {
+            "sni": hello.sni or "",
+            "host": msg.host or "",
+            "party": attribution.party,
+            "sdk": attribution.sdk or "",
+            "flow": msg.community_id,
+            "client": msg.flow.src,
+        }
+        if error:
+            data["error"] = error
+        self.recorder.mark(event, data)
+
+    def _next_depth(self, client: connection.Client) -> int:
+        depth = self._depth.get(client.id, 0) + 1
+        if depth == 1 and len(self._depth) >= MAX_TRACKED_CONNECTIONS:
+            self._depth.pop(next(iter(self._depth)))
+        self._depth[client.id] = depth
+        return depth
+
+
+def _metadata(verdict: Verdict) -> dict[str, Any]:
+    """Verdict kept on the flow (saved with it), values left out on purpose."""
+    return {
+        "findings": len(verdict.findings),
+        "types": sorted({f.type for f in verdict.findings}),
+        "party": verdict.attribution.party,
+        "sdk": verdict.attribution.sdk,
+        "undeclared": sorted({f.type for f in verdict.undeclared}),
+    }
+
+
+addons = [LeaktraceAddon()]
