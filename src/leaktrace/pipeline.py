@@ -9,7 +9,7 @@ whichever way it came in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from leaktrace.attribution import Attributor
@@ -74,6 +74,10 @@ class Pipeline:
             self.summary.add_diagnostic(diag)
             yield diag
         attribution = self.attributor.attribute(msg)
+        if detections and not self.config.reveal and attribution.host:
+            host = _redact(attribution.host, detections)
+            if host != attribution.host:
+                attribution = replace(attribution, host=host)
         self.summary.add_message(msg, attribution)
         for det in detections:
             finding = self._finding(msg, attribution, det)
@@ -103,10 +107,20 @@ class Pipeline:
             type=det.type,
             method=det.method,
             confidence=det.confidence,
-            where=det.where,
+            where=det.where if self.config.reveal else _redact(det.where, (det,)),
             form=det.form,
             value=value,
             origin=msg.origin,
             trans_depth=msg.trans_depth,
             evidence=det.evidence,
         )
+
+
+def _redact(text: str, detections: Iterable[Detection]) -> str:
+    """Mask identifier values that traffic put into a name: a bare query parameter
+    (``?869677023945285``), a JSON key, a DNS label. Masking only ``value`` would
+    leave them in ``where`` and ``host``."""
+    for det in detections:
+        if len(det.value) >= 4 and det.value in text:
+            text = text.replace(det.value, mask_value(det.type, det.value))
+    return text

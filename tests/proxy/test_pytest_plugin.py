@@ -44,9 +44,7 @@ def test_fixture_and_assertion_in_an_app_test_suite(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "pytest",
-            "-p",
-            "leaktrace.pytest_plugin",
+            "pytest",  # the plugin comes in through its pytest11 entry point
             "-p",
             "no:cacheprovider",
             "-q",

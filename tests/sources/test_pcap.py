@@ -98,17 +98,19 @@ def test_truncated_mid_record_header(tmp_path: Path) -> None:
     assert reader.damage.offset == offsets[2]
 
 
-def test_garbage_length_stops_with_damage(tmp_path: Path) -> None:
+def test_garbage_length_is_skipped_and_reading_goes_on(tmp_path: Path) -> None:
     data, offsets = pcap_bytes(_frames(3))
     buf = bytearray(data)
     struct.pack_into("<I", buf, offsets[1] + 8, 0x7FFFFFF0)
     path = tmp_path / "bad.pcap"
     path.write_bytes(bytes(buf))
     reader = CaptureReader(path)
-    assert len(list(reader)) == 1
-    assert reader.damage is not None
-    assert reader.damage.name == "capture_damaged"
-    assert reader.damage.offset == offsets[1]
+    assert [f.offset for f in reader] == [offsets[0], offsets[2]]
+    assert reader.damage is None
+    (skip,) = reader.anomalies
+    assert skip.name == "capture_skipped"
+    assert skip.offset == offsets[1]
+    assert f"{offsets[1]}-{offsets[2]}" in skip.detail
 
 
 def test_header_only_file_has_no_frames(tmp_path: Path) -> None:
@@ -220,9 +222,10 @@ def test_pcapng_new_section_forgets_interfaces(tmp_path: Path) -> None:
     path.write_bytes(data)
     reader = CaptureReader(path)
     assert list(reader) == []
-    assert reader.damage is not None
-    assert reader.damage.name == "capture_damaged"
-    assert "interface 0" in reader.damage.detail
+    assert reader.damage is None
+    (skip,) = reader.anomalies
+    assert skip.name == "capture_skipped"
+    assert "interface 0" in skip.detail
 
 
 def test_pcapng_skips_unknown_blocks_and_collects_secrets(tmp_path: Path) -> None:

@@ -37,6 +37,19 @@ _MAX_CHUNK_LINE: Final = 4096
 _LOOKAHEAD: Final = 8192
 
 
+_HEX_DIGIT: Final = re.compile(r"[0-9A-Fa-f]")
+
+
+def _preview(line: bytes) -> str:
+    """The start of a line for a diagnostic, with hex digits masked.
+
+    Diagnostics reach every output, unmasked by design; identifiers (IMEIs,
+    phone numbers, MACs, hashes) are digits and hex, so those never do.
+    """
+    text = line[:40].decode("latin-1").encode("unicode_escape").decode("ascii")
+    return _HEX_DIGIT.sub("*", text)
+
+
 class _State(Enum):
     REQUEST_LINE = auto()
     HEADERS = auto()
@@ -241,7 +254,7 @@ class RequestParser:
 
     def _skip_garbage(self, line: bytes) -> bool:
         if not self._garbage:
-            preview = line[:40].decode("latin-1").encode("unicode_escape").decode("ascii")
+            preview = _preview(line)
             self._diag("http_bad_request_line", f"not a request line: {preview!r}")
         self._garbage += len(line) + 1
         if self._garbage > self.max_header_bytes:
@@ -284,7 +297,7 @@ class RequestParser:
         colon = line.find(b":")
         raw_name = line[:colon].rstrip(b" \t") if colon > 0 else b""
         if not raw_name:
-            preview = line[:40].decode("latin-1").encode("unicode_escape").decode("ascii")
+            preview = _preview(line)
             self._diag("http_bad_header", f"{what} line without a name: {preview!r}")
             return
         if len(self._headers) >= self.max_headers:
@@ -382,7 +395,7 @@ class RequestParser:
             return True  # tolerate an extra blank line between chunks
         match = _CHUNK_SIZE.fullmatch(line)
         if match is None:
-            preview = line[:40].decode("latin-1").encode("unicode_escape").decode("ascii")
+            preview = _preview(line)
             self._abort("http_bad_chunk", f"bad chunk-size line {preview!r}")
             return True
         size = int(match.group(1), 16)

@@ -2,18 +2,22 @@
 
 Captures can be many gigabytes, so the file is read in large blocks and each
 record header is unpacked in place; memory stays at about one block whatever
-the file size. A damaged or cut-off file yields every frame before the damage
-and then records where and why it stopped in ``damage``, because a partial
-analysis with an honest note beats no analysis.
+the file size. Damage in the middle (garbage records, a block whose lengths
+disagree) is read past: the reader looks for the next record or block it can
+trust, carries on from there and notes each skipped byte range in
+``anomalies``. A file cut off, or damaged with nothing readable after it,
+yields every frame before the damage and records where and why reading
+stopped in ``damage``: a partial analysis with an honest note beats none.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from leaktrace.types import Diagnostic
 
@@ -65,6 +69,18 @@ _PCAP_RECORD_LEN = 16
 MAX_RECORD = 262_144
 # A pcapng block longer than this is taken as a corrupt length field.
 MAX_BLOCK = 64 << 20
+# Neighbouring pcap records further apart in time than this are doubted until
+# the record after the second one agrees with it.
+MAX_JUMP = 86_400
+# How far past damage to look for the next readable record or block; beyond
+# it the file is taken as unreadable from the damage on.
+MAX_RESYNC_SCAN = 64 << 20
+# The same, when no earlier record gives a time to look for: every byte
+# position has to be tried, which is slow.
+MAX_BLIND_SCAN = 4 << 20
+_RESYNC_CHUNK = 1 << 20
+# Skipped ranges kept as diagnostics; the rest are only counted.
+MAX_ANOMALIES = 1000
 
 _BT_SHB = 0x0A0D0D0A
 _BT_IDB = 0x00000001
@@ -101,6 +117,10 @@ class CaptureReader:
         self.size = 0
         self.bytes_read = 0
         self.damage: Diagnostic | None = None
+        # Damage read past: each skipped byte range (capture_skipped), with offsets.
+        self.anomalies: list[Diagnostic] = []
+        self.skipped_ranges = 0
+        self.skipped_bytes = 0
         self.decryption_secrets: list[tuple[int, bytes]] = []
         # Blocks passed over by type (name resolution, statistics, custom, unknown).
         self.skipped_blocks: dict[int, int] = {}
@@ -152,6 +172,9 @@ class CaptureReader:
     def __iter__(self) -> Iterator[Frame]:
         self.bytes_read = 0
         self.damage = None
+        self.anomalies = []
+        self.skipped_ranges = 0
+        self.skipped_bytes = 0
         self.decryption_secrets = []
         self.skipped_blocks = {}
         if self.format == "pcap":
@@ -192,10 +215,12 @@ class CaptureReader:
             linktype = self.linktype if self.linktype is not None else 0
             snaplen = self.snaplen or 0
             limit = max(MAX_RECORD, snaplen if snaplen <= MAX_BLOCK else 0)
+            check = _PcapCheck(endian, limit, 1_000_000 if scale == 1e-6 else 1_000_000_000)
             base = 0  # file offset of buf[0]
             pos = _PCAP_HEADER_LEN
             n = len(buf)
             index = 0
+            prev_sec: int | None = None
             while True:
                 if pos + _PCAP_RECORD_LEN > n:
                     buf = self._refill(f, buf, pos, _PCAP_RECORD_LEN)
@@ -211,16 +236,21 @@ class CaptureReader:
                             )
                         return
                 sec, frac, incl, orig = unpack(buf, pos)
+                problem = None
                 if incl > limit:
-                    self._stop(
-                        "capture_damaged",
-                        f"record {index + 1} claims {incl} bytes, more than the {limit} limit",
-                        base + pos,
-                    )
-                    return
+                    problem = f"record {index + 1} claims {incl} bytes, more than the {limit} limit"
+                elif prev_sec is not None and abs(sec - prev_sec) > MAX_JUMP:
+                    # A header from garbage almost always lands far from the last
+                    # time; a real jump is confirmed by the record after it.
+                    buf = self._refill(f, buf, pos, 2 * _PCAP_RECORD_LEN + incl)
+                    base += pos
+                    pos = 0
+                    n = len(buf)
+                    if not check.confirmed(buf, 0, len(buf) < 2 * _PCAP_RECORD_LEN + incl):
+                        problem = f"record {index + 1} header is implausible"
                 start = pos + _PCAP_RECORD_LEN
                 end = start + incl
-                if end > n:
+                if problem is None and end > n:
                     buf = self._refill(f, buf, pos, _PCAP_RECORD_LEN + incl)
                     base += pos
                     pos = 0
@@ -228,15 +258,73 @@ class CaptureReader:
                     start = _PCAP_RECORD_LEN
                     end = start + incl
                     if end > n:
+                        problem = f"record {index + 1} cut short: {n - start} of {incl} bytes"
+                if problem is not None:
+                    found = self._resync(f, buf, pos, base, check.finder(prev_sec), problem)
+                    if found is None:
+                        cut = problem.endswith(f"of {incl} bytes")
                         self._stop(
-                            "capture_truncated",
-                            f"record {index + 1} cut short: {n - start} of {incl} bytes",
-                            base,
+                            "capture_truncated" if cut else "capture_damaged", problem, base + pos
                         )
                         return
+                    buf, base = found
+                    pos = 0
+                    n = len(buf)
+                    continue
                 index += 1
                 yield Frame(sec + frac * scale, linktype, buf[start:end], base + pos, index, orig)
+                prev_sec = sec
                 pos = end
+
+    # -- resynchronisation ------------------------------------------------------
+
+    def _resync(
+        self, f: BinaryIO, buf: bytes, pos: int, base: int, finder: _Finder, reason: str
+    ) -> tuple[bytes, int] | None:
+        """Scan past damage for the next record or block that ``finder`` vouches for.
+
+        Returns the buffer starting at it and its file offset, after noting the
+        skipped byte range; None when the file ends (or the scan bound is hit)
+        first, so the caller reports where reading stopped instead.
+        """
+        damaged_at = base + pos
+        q = pos + 1
+        scanned = 0
+        while scanned < finder.max_scan:
+            buf = self._refill(f, buf, q, _RESYNC_CHUNK + finder.lookahead)
+            base += q
+            q = 0
+            eof = len(buf) < _RESYNC_CHUNK + finder.lookahead
+            limit = len(buf) if eof else _RESYNC_CHUNK
+            hit, buf = finder.find(buf, limit, eof, self._more(f))
+            if hit is not None:
+                self._skip(damaged_at, base + hit, reason)
+                return buf[hit:], base + hit
+            if eof:
+                return None
+            q = _RESYNC_CHUNK
+            scanned += _RESYNC_CHUNK
+        return None
+
+    def _more(self, f: BinaryIO) -> Callable[[bytes, int], bytes]:
+        """Let a finder read on past its window when a candidate block is long."""
+
+        def more(buf: bytes, need: int) -> bytes:
+            return self._refill(f, buf, 0, need)
+
+        return more
+
+    def _skip(self, start: int, end: int, reason: str) -> None:
+        self.skipped_ranges += 1
+        self.skipped_bytes += end - start
+        if len(self.anomalies) < MAX_ANOMALIES:
+            self.anomalies.append(
+                Diagnostic(
+                    name="capture_skipped",
+                    detail=f"skipped bytes {start}-{end} ({end - start} bytes): {reason}",
+                    offset=start,
+                )
+            )
 
     # -- pcapng ---------------------------------------------------------------
 
@@ -269,139 +357,136 @@ class CaptureReader:
                                 base,
                             )
                         return
+                problem = None
                 if buf[pos : pos + 4] == _PCAPNG_SHB_MAGIC:
                     bom = buf[pos + 8 : pos + 12]
-                    if bom == _BOM_LE:
-                        endian = "<"
-                    elif bom == _BOM_BE:
-                        endian = ">"
+                    if bom in (_BOM_LE, _BOM_BE):
+                        endian = "<" if bom == _BOM_LE else ">"
+                        u32 = struct.Struct(endian + "I").unpack_from
+                        hdr = struct.Struct(endian + "II").unpack_from
+                        epb = struct.Struct(endian + "IIIII").unpack_from
+                        pb = struct.Struct(endian + "HHIIII").unpack_from
+                        interfaces = []
                     else:
-                        self._stop(
-                            "capture_damaged",
-                            f"section header has a bad byte-order magic 0x{bom.hex()}",
-                            base + pos,
-                        )
-                        return
-                    u32 = struct.Struct(endian + "I").unpack_from
-                    hdr = struct.Struct(endian + "II").unpack_from
-                    epb = struct.Struct(endian + "IIIII").unpack_from
-                    pb = struct.Struct(endian + "HHIIII").unpack_from
-                    interfaces = []
+                        problem = f"section header has a bad byte-order magic 0x{bom.hex()}"
                 btype, blen = hdr(buf, pos)
-                if blen < _MIN_BLOCK.get(btype, 12) or blen % 4 or blen > MAX_BLOCK:
-                    self._stop(
-                        "capture_damaged",
-                        f"block of type 0x{btype:08x} has an impossible length {blen}",
-                        base + pos,
-                    )
-                    return
-                if pos + blen > n:
+                if problem is None and (
+                    blen < _MIN_BLOCK.get(btype, 12) or blen % 4 or blen > MAX_BLOCK
+                ):
+                    problem = f"block of type 0x{btype:08x} has an impossible length {blen}"
+                if problem is None and pos + blen > n:
                     buf = self._refill(f, buf, pos, blen)
                     base += pos
                     pos = 0
                     n = len(buf)
                     if blen > n:
+                        problem = f"block of type 0x{btype:08x} cut short: {n} of {blen} bytes"
+                if problem is None:
+                    (trailer,) = u32(buf, pos + blen - 4)
+                    if trailer != blen:
+                        problem = (
+                            f"block of type 0x{btype:08x} length {blen} does not match "
+                            f"its trailing length {trailer}"
+                        )
+                if problem is not None:
+                    finder = _BlockFinder(endian)
+                    found = self._resync(f, buf, pos, base, finder, problem)
+                    if found is None:
+                        cut = " cut short: " in problem
                         self._stop(
-                            "capture_truncated",
-                            f"block of type 0x{btype:08x} cut short: {n} of {blen} bytes",
-                            base,
+                            "capture_truncated" if cut else "capture_damaged", problem, base + pos
                         )
                         return
-                (trailer,) = u32(buf, pos + blen - 4)
-                if trailer != blen:
-                    self._stop(
-                        "capture_damaged",
-                        f"block of type 0x{btype:08x} length {blen} does not match "
-                        f"its trailing length {trailer}",
-                        base + pos,
-                    )
-                    return
+                    buf, base = found
+                    pos = 0
+                    n = len(buf)
+                    continue
+                # The block's framing is sound from here on: a block whose content
+                # is inconsistent is skipped alone and reading goes on after it.
                 if btype == _BT_EPB:
                     ifid, hi, lo, caplen, origlen = epb(buf, pos + 8)
                     if caplen > blen - 32:
-                        self._stop(
-                            "capture_damaged",
+                        self._skip_block(
+                            base + pos,
+                            blen,
                             f"packet block claims {caplen} bytes in a {blen}-byte block",
-                            base + pos,
                         )
-                        return
-                    if ifid >= len(interfaces):
-                        self._stop(
-                            "capture_damaged",
-                            f"packet block refers to undeclared interface {ifid}",
-                            base + pos,
+                    elif ifid >= len(interfaces):
+                        self._skip_block(
+                            base + pos, blen, f"packet block refers to undeclared interface {ifid}"
                         )
-                        return
-                    iface = interfaces[ifid]
-                    index += 1
-                    last_ts = ((hi << 32) | lo) / iface.units + iface.offset
-                    yield Frame(
-                        last_ts,
-                        iface.linktype,
-                        buf[pos + 28 : pos + 28 + caplen],
-                        base + pos,
-                        index,
-                        origlen,
-                    )
+                    else:
+                        iface = interfaces[ifid]
+                        index += 1
+                        last_ts = ((hi << 32) | lo) / iface.units + iface.offset
+                        yield Frame(
+                            last_ts,
+                            iface.linktype,
+                            buf[pos + 28 : pos + 28 + caplen],
+                            base + pos,
+                            index,
+                            origlen,
+                        )
                 elif btype == _BT_SPB:
                     if not interfaces:
-                        self._stop(
-                            "capture_damaged",
-                            "simple packet block before any interface description",
-                            base + pos,
+                        self._skip_block(
+                            base + pos, blen, "simple packet block before any interface description"
                         )
-                        return
-                    iface = interfaces[0]
-                    (origlen,) = u32(buf, pos + 8)
-                    caplen = min(origlen, blen - 16)
-                    if iface.snaplen:
-                        caplen = min(caplen, iface.snaplen)
-                    index += 1
-                    # The block has no timestamp: the previous packet's keeps time monotonic.
-                    yield Frame(
-                        last_ts,
-                        iface.linktype,
-                        buf[pos + 12 : pos + 12 + caplen],
-                        base + pos,
-                        index,
-                        origlen,
-                    )
+                    else:
+                        iface = interfaces[0]
+                        (origlen,) = u32(buf, pos + 8)
+                        caplen = min(origlen, blen - 16)
+                        if iface.snaplen:
+                            caplen = min(caplen, iface.snaplen)
+                        index += 1
+                        # The block has no timestamp: the previous packet's keeps time monotonic.
+                        yield Frame(
+                            last_ts,
+                            iface.linktype,
+                            buf[pos + 12 : pos + 12 + caplen],
+                            base + pos,
+                            index,
+                            origlen,
+                        )
                 elif btype == _BT_IDB:
                     interfaces.append(self._interface(buf, pos, blen, endian))
                 elif btype == _BT_PB:
                     ifid, _drops, hi, lo, caplen, origlen = pb(buf, pos + 8)
                     if caplen > blen - 32 or ifid >= len(interfaces):
-                        self._stop(
-                            "capture_damaged",
+                        self._skip_block(
+                            base + pos,
+                            blen,
                             f"obsolete packet block is inconsistent (interface {ifid}, "
                             f"{caplen} bytes in a {blen}-byte block)",
-                            base + pos,
                         )
-                        return
-                    iface = interfaces[ifid]
-                    index += 1
-                    last_ts = ((hi << 32) | lo) / iface.units + iface.offset
-                    yield Frame(
-                        last_ts,
-                        iface.linktype,
-                        buf[pos + 28 : pos + 28 + caplen],
-                        base + pos,
-                        index,
-                        origlen,
-                    )
+                    else:
+                        iface = interfaces[ifid]
+                        index += 1
+                        last_ts = ((hi << 32) | lo) / iface.units + iface.offset
+                        yield Frame(
+                            last_ts,
+                            iface.linktype,
+                            buf[pos + 28 : pos + 28 + caplen],
+                            base + pos,
+                            index,
+                            origlen,
+                        )
                 elif btype == _BT_DSB:
                     stype, slen = hdr(buf, pos + 8)
                     if slen > blen - 20:
-                        self._stop(
-                            "capture_damaged",
-                            f"decryption secrets block claims {slen} bytes in a {blen}-byte block",
+                        self._skip_block(
                             base + pos,
+                            blen,
+                            f"decryption secrets block claims {slen} bytes in a {blen}-byte block",
                         )
-                        return
-                    self.decryption_secrets.append((stype, buf[pos + 16 : pos + 16 + slen]))
+                    else:
+                        self.decryption_secrets.append((stype, buf[pos + 16 : pos + 16 + slen]))
                 elif btype != _BT_SHB:
                     skipped[btype] = skipped.get(btype, 0) + 1
                 pos += blen
+
+    def _skip_block(self, offset: int, blen: int, reason: str) -> None:
+        self._skip(offset, offset + blen, reason)
 
     @staticmethod
     def _interface(buf: bytes, pos: int, blen: int, endian: str) -> _Interface:
@@ -425,3 +510,151 @@ class CaptureReader:
                 offset = float(offset_int)
             opt = value + ((olen + 3) & ~3)
         return _Interface(linktype, snaplen, units, offset)
+
+
+# -- what a record or block that can be trusted looks like -------------------------------
+
+
+class _Finder(Protocol):
+    """Finds the first trustworthy record or block start in a window after damage."""
+
+    lookahead: int  # bytes past the window needed to check a candidate in it
+    max_scan: int
+
+    def find(
+        self, buf: bytes, limit: int, eof: bool, more: Callable[[bytes, int], bytes]
+    ) -> tuple[int | None, bytes]:
+        """First good start below ``limit``, and the buffer (``more`` may have grown it)."""
+        ...
+
+
+class _PcapCheck:
+    """Plausibility of pcap record headers: lengths, sub-second field, neighbour in time."""
+
+    def __init__(self, endian: str, limit: int, units: int) -> None:
+        self.endian = endian
+        self.limit = limit
+        self.units = units
+        self.unpack = struct.Struct(endian + "IIII").unpack_from
+
+    def header_ok(self, buf: bytes, pos: int, lo: int = 0, hi: int = 0xFFFFFFFF) -> bool:
+        if pos + _PCAP_RECORD_LEN > len(buf):
+            return False
+        sec, frac, incl, orig = self.unpack(buf, pos)
+        return bool(
+            0 < incl <= self.limit
+            and incl <= orig <= MAX_BLOCK
+            and frac < self.units
+            and lo <= sec <= hi
+        )
+
+    def confirmed(self, buf: bytes, pos: int, eof: bool) -> bool:
+        """The record at ``pos`` is sound and the next one (or the end of file) agrees."""
+        if not self.header_ok(buf, pos):
+            return False
+        sec, _frac, incl, _orig = self.unpack(buf, pos)
+        nxt = pos + _PCAP_RECORD_LEN + incl
+        if nxt + _PCAP_RECORD_LEN > len(buf):
+            return eof and nxt <= len(buf)
+        return self.header_ok(buf, nxt, sec - MAX_JUMP, sec + MAX_JUMP)
+
+    def finder(self, prev_sec: int | None) -> _RecordFinder:
+        return _RecordFinder(self, prev_sec)
+
+
+class _RecordFinder:
+    """The next pcap record: two agreeing headers, near the last good time when known.
+
+    With a last good time, only positions whose high timestamp bytes are close
+    to it are tried (found by a regular expression, at C speed).
+    """
+
+    def __init__(self, check: _PcapCheck, prev_sec: int | None) -> None:
+        self.check = check
+        self.lookahead = 2 * _PCAP_RECORD_LEN + check.limit
+        self.lo, self.hi = 0, 0xFFFFFFFF
+        self.pattern: re.Pattern[bytes] | None = None
+        self.max_scan = MAX_BLIND_SCAN
+        if prev_sec is not None:
+            self.lo = max(prev_sec - MAX_JUMP, 0)
+            self.hi = min(prev_sec + MAX_JUMP, 0xFFFFFFFF)
+            high = [
+                re.escape(struct.pack(check.endian + "H", top))
+                for top in range(self.lo >> 16, (self.hi >> 16) + 1)
+            ]
+            lead = b"[\x00-\xff]{2}" if check.endian == "<" else b""
+            self.pattern = re.compile(b"(?=" + lead + b"(?:" + b"|".join(high) + b"))")
+            self.max_scan = MAX_RESYNC_SCAN
+
+    def find(
+        self, buf: bytes, limit: int, eof: bool, more: Callable[[bytes, int], bytes]
+    ) -> tuple[int | None, bytes]:
+        check = self.check
+        if self.pattern is not None:
+            starts: Iterator[int] = (
+                m.start() for m in self.pattern.finditer(buf, 0, min(len(buf), limit + 4))
+            )
+        else:
+            starts = iter(range(limit))
+        for pos in starts:
+            if pos >= limit:
+                break
+            if check.header_ok(buf, pos, self.lo, self.hi) and check.confirmed(buf, pos, eof):
+                return pos, buf
+        return None, buf
+
+
+# Block types a resynchronising reader may land on: the ones pcapng defines.
+_KNOWN_BLOCKS = (_BT_IDB, _BT_PB, _BT_SPB, 4, 5, _BT_EPB, _BT_DSB, 0x0BAD, 0x40000BAD)
+
+
+class _BlockFinder:
+    """The next pcapng block whose type is known and whose two length fields agree."""
+
+    lookahead = 64 << 10
+    max_scan = MAX_RESYNC_SCAN
+
+    def __init__(self, endian: str) -> None:
+        self.endian = endian
+        codes = [struct.pack(endian + "I", t) for t in _KNOWN_BLOCKS] + [_PCAPNG_SHB_MAGIC]
+        self.pattern = re.compile(b"(?=" + b"|".join(re.escape(c) for c in codes) + b")")
+
+    def find(
+        self, buf: bytes, limit: int, eof: bool, more: Callable[[bytes, int], bytes]
+    ) -> tuple[int | None, bytes]:
+        pos = 0
+        while True:
+            match = self.pattern.search(buf, pos, min(len(buf), limit + 4))
+            if match is None or match.start() >= limit:
+                return None, buf
+            pos = match.start()
+            buf, good = self._block_ok(buf, pos, eof, more)
+            if good:
+                return pos, buf
+            pos += 1
+
+    def _block_ok(
+        self, buf: bytes, pos: int, eof: bool, more: Callable[[bytes, int], bytes]
+    ) -> tuple[bytes, bool]:
+        if pos + 12 > len(buf):
+            return buf, False
+        endian = self.endian
+        if buf[pos : pos + 4] == _PCAPNG_SHB_MAGIC:
+            bom = buf[pos + 8 : pos + 12]
+            if bom not in (_BOM_LE, _BOM_BE):
+                return buf, False
+            endian = "<" if bom == _BOM_LE else ">"
+        btype, blen = struct.unpack_from(endian + "II", buf, pos)
+        if blen < _MIN_BLOCK.get(btype, 12) or blen % 4 or blen > MAX_BLOCK:
+            return buf, False
+        if pos + blen > len(buf) and not eof:
+            buf = more(buf, pos + blen)
+        if pos + blen > len(buf):
+            return buf, False
+        (trailer,) = struct.unpack_from(endian + "I", buf, pos + blen - 4)
+        if trailer != blen:
+            return buf, False
+        if btype in (_BT_EPB, _BT_PB):
+            (caplen,) = struct.unpack_from(endian + "I", buf, pos + 20)
+            return buf, caplen <= blen - 32
+        return buf, True
