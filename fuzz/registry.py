@@ -66,6 +66,12 @@ PARSERS: list[Parser] = [
     Parser("leaktrace.sources.har:HarSource", "file", ("CaptureError",)),
     Parser("leaktrace.sources.mitmfile:MitmSource", "file", ("CaptureError",)),
     Parser("leaktrace.proxy.convert:parse_hello", "bytes"),
+    Parser("leaktrace.protocols.http2:parse_requests", "bytes"),
+    Parser("leaktrace.protocols.websocket:read_messages", "bytes"),
+    Parser("leaktrace.protocols.mqtt:read_packets", "bytes"),
+    Parser("leaktrace.protocols.quic:hello_from_datagram", "bytes"),
+    Parser("leaktrace.sources.appstream:read_stream", "bytes"),
+    Parser("leaktrace.decoders.protobuf:leaves", "bytes"),
 ]
 
 #: module → the target that fuzzes it.
@@ -94,6 +100,12 @@ COVERED: dict[str, str] = {
     "leaktrace.decoders.message": "extract_fields",
     "leaktrace.decoders.walk": "extract_fields",
     "leaktrace.decoders.budget": "extract_fields",
+    "leaktrace.protocols.http2": "parsers",
+    "leaktrace.protocols.websocket": "parsers",
+    "leaktrace.protocols.mqtt": "parsers",
+    "leaktrace.protocols.quic": "parsers",
+    "leaktrace.sources.appstream": "parsers",
+    "leaktrace.decoders.protobuf": "parsers",
 }
 
 #: module → why it needs no target of its own.

@@ -110,6 +110,9 @@ class Message:
     tls: TlsHello | None = None
     payload: bytes = b""  # raw fallback bytes (kind RAW)
     payload_truncated: bool = False
+    # Named values of a channel message (WebSocket, MQTT): (chain step, value), e.g.
+    # ("mqtt:connect:client_id", b"..."); each is decoded like any other value.
+    parts: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,9 +103,22 @@ def test_tls_hello_gives_sni_and_the_rest_stays_opaque() -> None:
     assert outcome.bytes_opaque == 10 and outcome.bytes_decoded == len(hello)
 
 
-def test_websocket_upgrade_leaves_later_bytes_opaque() -> None:
+def test_websocket_upgrade_frames_become_messages() -> None:
     session = FlowSession(flow(), "pcap:t", DnsMap())
     upgrade = b"GET /ws HTTP/1.1\r\nHost: push.example.com\r\nUpgrade: websocket\r\n\r\n"
+    key = b"\x01\x02\x03\x04"
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(b"hello"))
+    got = messages(feed(session, upgrade, b"\x81\x85" + key + masked[:2], masked[2:]))
+    assert len(got) == 2
+    assert got[1].parts == (("ws:text", b"hello"),)
+    assert (got[1].host, got[1].host_basis) == ("push.example.com", "header")
+    list(session.on_close(3.0))
+    assert session.outcome().decoded
+
+
+def test_unknown_upgrade_leaves_later_bytes_opaque() -> None:
+    session = FlowSession(flow(), "pcap:t", DnsMap())
+    upgrade = b"GET /x HTTP/1.1\r\nHost: push.example.com\r\nUpgrade: tunnel/1\r\n\r\n"
     got = messages(feed(session, upgrade, b"\x81\x85frame", b"\x81\x85more!"))
     assert len(got) == 1
     assert session.outcome().opaque_reason == "upgraded_protocol"

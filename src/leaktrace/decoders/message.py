@@ -30,6 +30,8 @@ def extract_fields(
         budget.emit(("tls:sni",), msg.tls.sni.encode("utf-8", "backslashreplace"), None)
     if msg.payload:
         walker.leaf(("payload",), msg.payload, None)
+    for step, value in msg.parts:
+        walker.leaf((step,), value, None)
     return budget.fields, budget.diagnostics
 
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from leaktrace.decoders import binary, compress, form, jsonpath, multipart
+from leaktrace.decoders import binary, compress, form, jsonpath, multipart, protobuf
 from leaktrace.decoders.budget import Budget, Chain
 from leaktrace.decoders.mediatype import MediaType
 from leaktrace.decoders.url import percent_decode
@@ -70,6 +70,10 @@ class Walker:
     ) -> bool:
         """Decode by the declared media type; False to fall back to sniffing."""
         kind = media.kind
+        if media.essence in protobuf.DECLARED_TYPES and data:
+            return self._protobuf(
+                chain, data, key, depth, media.essence.startswith("application/grpc")
+            )
         if kind == "other" or not data.strip():
             return False
         if not self.budget.can_step(chain, depth):
@@ -140,6 +144,11 @@ class Walker:
                 self._walk_pairs(chain, "form", pairs, depth + 1)
             return
 
+        if not always and protobuf.looks_like_message(data):
+            if self._enter(chain, data, key, depth, emitted):
+                self._protobuf(chain, data, key, depth, grpc=False)
+            return
+
         if not emitted and not self._emit(chain, data, key):
             return
         decoded = _transforms(text)
@@ -176,6 +185,29 @@ class Walker:
             if self.budget.full:
                 return
             self._value((*chain, f"{prefix}:{name}"), value, name, depth, always=True)
+
+    def _protobuf(self, chain: Chain, data: bytes, key: str | None, depth: int, grpc: bool) -> bool:
+        """A protobuf (or gRPC-framed) body: each leaf named by its field-number path."""
+        messages = protobuf.grpc_messages(data) if grpc else [data]
+        if not messages:
+            self.budget.error("protobuf", "not gRPC framing", chain)
+            return False
+        for index, message in enumerate(messages):
+            found = protobuf.leaves(message, max_depth=self.budget.limits.max_depth)
+            if found is None:
+                if message:
+                    self.budget.error("protobuf", "not a protobuf message", chain)
+                continue
+            base = (*chain, f"grpc:{index}") if grpc and len(messages) > 1 else chain
+            for leaf in found:
+                if self.budget.full:
+                    return True
+                step = (*base, f"protobuf:field.{leaf.path}")
+                if leaf.is_text:
+                    self._value(step, leaf.value, key, depth + 1, always=True)
+                else:
+                    self._emit(step, leaf.value, key)
+        return True
 
     # -- helpers ----------------------------------------------------------
 

@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from leaktrace.protocols.dns import parse_dns, split_tcp_dns
-from leaktrace.protocols.http1 import RequestParser
+from leaktrace.protocols.quic import QuicHelloReader
 from leaktrace.protocols.sniff import sniff_stream
 from leaktrace.protocols.tls import HelloBuffer
+from leaktrace.sources.appstream import AppItem, AppStream, ChannelParts, RawBytes, sniff_mode
 from leaktrace.sources.dnsmap import DnsMap
 from leaktrace.sources.flows import FlowData, FlowState
+from leaktrace.tls.connection import TlsDecryptor
+from leaktrace.tls.keylog import KeyLog
 from leaktrace.types import (
     Diagnostic,
     HostBasis,
@@ -48,34 +51,49 @@ class FlowSession:
     """Protocol detection and message building for one flow."""
 
     __slots__ = (
+        "_app",
         "_dns_tcp_buf",
         "_dns_tcp_rbuf",
         "_hello",
-        "_http",
+        "_last_host",
         "_origin",
         "_pending",
+        "_quic",
+        "_quic_first",
         "_raw",
         "_raw_frame",
+        "_raw_transport",
         "_raw_ts",
+        "_tls",
         "bytes_decoded",
         "bytes_opaque",
         "bytes_outbound",
         "depth",
         "dns_map",
         "flow",
+        "keylog",
         "kind",
         "opaque_reason",
         "sni_host",
     )
 
-    def __init__(self, flow: FlowState, origin: str, dns_map: DnsMap) -> None:
+    def __init__(
+        self, flow: FlowState, origin: str, dns_map: DnsMap, keylog: KeyLog | None = None
+    ) -> None:
         self.flow = flow
         self._origin = origin
         self.dns_map = dns_map
-        self.kind: str | None = None  # "http" | "tls" | "dns" | "quic" | "raw"
+        self.keylog = keylog
+        self.kind: str | None = None  # "http" | "mqtt" | "tls" | "dns" | "quic" | "raw"
         self._pending = b""
-        self._http: RequestParser | None = None
+        # The application stream: plain HTTP/MQTT, or what TLS decryption yields.
+        self._app: AppStream | None = None
         self._hello: HelloBuffer | None = None
+        self._tls: TlsDecryptor | None = None
+        self._quic: QuicHelloReader | None = None
+        self._quic_first = (0.0, 0)
+        self._last_host: tuple[str | None, HostBasis] = (None, "none")
+        self._raw_transport: Transport = "tcp"
         self._dns_tcp_buf = b""
         self._dns_tcp_rbuf = b""
         self._raw = bytearray()
@@ -99,13 +117,15 @@ class FlowSession:
         if not ev.is_orig:
             if self.kind == "dns":
                 yield from self._on_tcp_dns_bytes(ev.data, ev.ts, ev.frame, from_client=False)
+            elif self._tls is not None:
+                yield from self._on_tls_server(ev)
             return
         if self.kind is None:
             self._pending += ev.data
             verdict = sniff_stream(self._pending, 6, self.flow.key.orig_p, self.flow.key.resp_p)
             if verdict == "need_more" and len(self._pending) < SNIFF_LIMIT:
                 return
-            self._start(verdict)
+            self._start(verdict, self._pending)
             data, self._pending = self._pending, b""
         else:
             data = ev.data
@@ -113,21 +133,23 @@ class FlowSession:
 
     def on_close(self, ts: float) -> Iterator[DecodedItem]:
         if self._pending:
-            self._start("unknown")
+            self._start("unknown", self._pending)
             data, self._pending = self._pending, b""
             yield from self._on_client_bytes(data, ts, 0)
-        if self._http is not None:
-            for req in self._http.close():
-                yield self._http_message(req, ts, 0)
-            yield from self._http.diagnostics
-            self._http.diagnostics.clear()
+        if self._app is not None:
+            yield from self._app_items(self._app, self._app.close(), ts, 0)
         if self._hello is not None and self._hello.hello is None and self.kind == "tls":
             self.opaque_reason = "tls_incomplete_hello"
+        elif self._tls is not None:
+            self._tls_outcome()
+        if self._quic is not None and self._quic.status == "need_more":
+            self._quic.close()
+            yield from self._quic_hello()
         yield from self._flush_raw()
 
     def outcome(self) -> FlowOutcome:
         return FlowOutcome(
-            decoded=self.kind in ("http", "dns") and self.opaque_reason is None,
+            decoded=self.kind in ("http", "mqtt", "dns", "tls") and self.opaque_reason is None,
             opaque_reason=self.opaque_reason,
             bytes_outbound=self.bytes_outbound,
             bytes_decoded=self.bytes_decoded,
@@ -136,13 +158,21 @@ class FlowSession:
 
     # -- protocol dispatch --------------------------------------------------
 
-    def _start(self, verdict: str) -> None:
-        if verdict == "http":
+    def _start(self, verdict: str, first_bytes: bytes) -> None:
+        mode = sniff_mode(first_bytes) if verdict not in ("http", "tls", "dns") else None
+        if verdict == "http" or mode == "http2":
             self.kind = "http"
-            self._http = RequestParser()
+            self._app = AppStream("http" if verdict == "http" else "http2")
+        elif mode == "mqtt":
+            self.kind = "mqtt"
+            self._app = AppStream("mqtt")
         elif verdict == "tls":
             self.kind = "tls"
             self._hello = HelloBuffer()
+            if self.keylog:
+                # Decryption needs the ServerHello: the server's bytes are read until then.
+                self._tls = TlsDecryptor(self.keylog)
+                self.flow.want_resp = True
         elif verdict == "dns":
             self.kind = "dns"
             self.flow.want_resp = True
@@ -152,29 +182,16 @@ class FlowSession:
 
     def _on_client_bytes(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
         kind = self.kind
-        if kind == "http":
-            assert self._http is not None
-            if self._http.upgraded:
-                self.bytes_opaque += len(data)
-                self.opaque_reason = self.opaque_reason or "upgraded_protocol"
-                return
-            for req in self._http.feed(data):
-                yield self._http_message(req, ts, frame)
-            if self._http.upgraded:
-                # bytes after a protocol switch in the same segment are not HTTP
-                after = len(self._http.leftover)
-                self.bytes_opaque += after
-                self.bytes_decoded += len(data) - after
-                self.opaque_reason = "upgraded_protocol"
-            else:
-                self.bytes_decoded += len(data)
-            if self._http.diagnostics:
-                yield from self._http.diagnostics
-                self._http.diagnostics.clear()
+        if kind in ("http", "mqtt"):
+            assert self._app is not None
+            yield from self._app_items(self._app, self._app.feed(data), ts, frame)
         elif kind == "tls":
             assert self._hello is not None
+            if self._tls is not None:
+                yield from self._tls_client(data, ts, frame)
             if self._hello.hello is not None or self.opaque_reason == "not_tls":
-                self.bytes_opaque += len(data)
+                if self._tls is None or self._tls.failure is not None:
+                    self.bytes_opaque += len(data)
                 return
             state = self._hello.feed(data)
             if self._hello.diagnostics:
@@ -182,7 +199,8 @@ class FlowSession:
                 self._hello.diagnostics.clear()
             if state == "done" and self._hello.hello is not None:
                 self.bytes_decoded += len(data)
-                self.opaque_reason = "tls_without_keys"
+                if self._tls is None:
+                    self.opaque_reason = "tls_without_keys"
                 yield self._tls_message(self._hello.hello, ts, frame, "tls", MessageKind.TLS_HELLO)
             elif state == "not_tls":
                 self.kind = "raw"
@@ -204,6 +222,8 @@ class FlowSession:
             elif verdict == "quic":
                 self.kind = "quic"
                 self.opaque_reason = "quic_without_keys"
+                self._quic = QuicHelloReader()
+                self._quic_first = (ev.ts, ev.frame)
             else:
                 self.kind = "raw"
                 self.opaque_reason = "unknown_protocol"
@@ -215,9 +235,10 @@ class FlowSession:
             return
         elif self.kind == "quic":
             self.bytes_opaque += len(ev.data)
-            if self.depth == 0:
-                hello = TlsHello(sni=None)
-                yield self._tls_message(hello, ev.ts, ev.frame, "quic", MessageKind.QUIC_HELLO)
+            quic = self._quic
+            if quic is not None and quic.status == "need_more" and quic.feed(ev.data) == "done":
+                self._quic_first = (ev.ts, ev.frame)
+                yield from self._quic_hello()
         else:
             self.bytes_opaque += len(ev.data)
             yield self._raw_message(ev.data, ev.ts, ev.frame, "udp")
@@ -268,20 +289,101 @@ class FlowSession:
 
     def _add_raw(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
         self.bytes_opaque += len(data)
+        yield from self._raw_chunk(data, ts, frame)
+
+    def _raw_chunk(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
+        """Collect raw bytes into scan-sized chunks (accounting is the caller's)."""
         if not self._raw:
             self._raw_ts, self._raw_frame = ts, frame
         self._raw += data
         while len(self._raw) >= RAW_CHUNK_BYTES:
             chunk = bytes(self._raw[:RAW_CHUNK_BYTES])
             del self._raw[:RAW_CHUNK_BYTES]
-            yield self._raw_message(chunk, self._raw_ts, self._raw_frame, "tcp")
+            yield self._raw_message(chunk, self._raw_ts, self._raw_frame, self._raw_transport)
             self._raw_ts, self._raw_frame = ts, frame
 
     def _flush_raw(self) -> Iterator[DecodedItem]:
         if self._raw:
             chunk = bytes(self._raw)
             self._raw.clear()
-            yield self._raw_message(chunk, self._raw_ts, self._raw_frame, "tcp")
+            yield self._raw_message(chunk, self._raw_ts, self._raw_frame, self._raw_transport)
+
+    # -- application streams, TLS and QUIC -------------------------------------------
+
+    def _app_items(
+        self, app: AppStream, items: list[AppItem], ts: float, frame: int
+    ) -> Iterator[DecodedItem]:
+        """Messages from an application stream's items; its byte counts join the flow's."""
+        secure = self._tls is not None
+        if not secure:  # a plain stream's bytes are the flow's own (TLS counts its records)
+            self.bytes_decoded += app.bytes_decoded
+            self.bytes_opaque += app.bytes_opaque
+            app.bytes_decoded = app.bytes_opaque = 0
+            if app.opaque_reason is not None:
+                self.opaque_reason = self.opaque_reason or app.opaque_reason
+        for item in items:
+            if isinstance(item, HttpRequest):
+                msg = self._http_message(item, ts, frame, "https" if secure else "http")
+                self._last_host = (msg.host, msg.host_basis)  # names a WebSocket that follows
+                yield msg
+            elif isinstance(item, ChannelParts):
+                yield self._channel_message(item, ts, frame, app.mode, secure)
+            elif isinstance(item, RawBytes):
+                self._raw_transport = "tls" if secure else "tcp"
+                yield from self._raw_chunk(item.data, ts, frame)
+            else:
+                yield _with_flow(item, ts, self.flow.community_id)
+
+    def _tls_client(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
+        tls = self._tls
+        assert tls is not None
+        chunks = tls.client_data(data)
+        if tls.failure is None and self._hello is not None and self._hello.hello is not None:
+            self.bytes_decoded += len(data)
+        yield from self._tls_plaintext(chunks, ts, frame)
+
+    def _on_tls_server(self, ev: FlowData) -> Iterator[DecodedItem]:
+        tls = self._tls
+        assert tls is not None
+        chunks = tls.server_data(ev.data)
+        if not tls.wants_server:
+            self.flow.want_resp = False  # the rest of the download does not matter
+        yield from self._tls_plaintext(chunks, ev.ts, ev.frame)
+
+    def _tls_plaintext(self, chunks: list[bytes], ts: float, frame: int) -> Iterator[DecodedItem]:
+        tls = self._tls
+        assert tls is not None
+        if tls.diagnostics:
+            for diag in tls.diagnostics:
+                yield _with_flow(diag, ts, self.flow.community_id)
+            tls.diagnostics.clear()
+        if not chunks:
+            return
+        if self._app is None:
+            self._app = AppStream()
+        for chunk in chunks:
+            yield from self._app_items(self._app, self._app.feed(chunk), ts, frame)
+
+    def _tls_outcome(self) -> None:
+        """The coverage reason of a TLS flow read with a key log."""
+        tls = self._tls
+        assert tls is not None
+        if tls.failure is not None:
+            self.opaque_reason = tls.failure
+        elif tls.decrypted_records == 0:
+            self.opaque_reason = "tls_no_app_data"
+        elif self._app is not None and self._app.opaque_reason is not None:
+            self.opaque_reason = self._app.opaque_reason
+
+    def _quic_hello(self) -> Iterator[DecodedItem]:
+        quic = self._quic
+        assert quic is not None
+        for diag in quic.diagnostics:
+            yield _with_flow(diag, self._quic_first[0], self.flow.community_id)
+        quic.diagnostics.clear()
+        hello = quic.hello or TlsHello(sni=None)
+        ts, frame = self._quic_first
+        yield self._tls_message(hello, ts, frame, "quic", MessageKind.QUIC_HELLO)
 
     # -- message builders ---------------------------------------------------
 
@@ -289,16 +391,18 @@ class FlowSession:
         name = self.dns_map.name_of(self.flow.key.resp_h)
         return (name, "dns") if name else (None, "none")
 
-    def _http_message(self, req: HttpRequest, ts: float, frame: int) -> Message:
+    def _http_message(
+        self, req: HttpRequest, ts: float, frame: int, transport: Transport = "http"
+    ) -> Message:
         self.depth += 1
         host, basis = _http_host(req)
         if host is None:
-            host, basis = self._name()
+            host, basis = self._sni_or_name()
         return Message(
             ts=ts,
             flow=self.flow.key,
             community_id=self.flow.community_id,
-            transport="http",
+            transport=transport,
             kind=MessageKind.HTTP,
             host=host,
             host_basis=basis,
@@ -330,9 +434,42 @@ class FlowSession:
             tls=hello,
         )
 
+    def _channel_message(
+        self, item: ChannelParts, ts: float, frame: int, mode: str, secure: bool
+    ) -> Message:
+        self.depth += 1
+        host, basis = self._last_host
+        if host is None:
+            host, basis = self._sni_or_name()
+        transport: Transport
+        if mode == "websocket":
+            transport = "https" if secure else "http"
+        else:
+            transport = "tls" if secure else "tcp"
+        return Message(
+            ts=ts,
+            flow=self.flow.key,
+            community_id=self.flow.community_id,
+            transport=transport,
+            kind=MessageKind.RAW,
+            host=host,
+            host_basis=basis,
+            origin=f"{self._origin}#{frame}",
+            trans_depth=self.depth,
+            payload_truncated=item.truncated,
+            parts=item.parts,
+        )
+
+    def _sni_or_name(self) -> tuple[str | None, HostBasis]:
+        """The TLS server name of a decrypted flow, else the DNS name of its address."""
+        hello = self._hello.hello if self._hello is not None else None
+        if hello is not None and hello.sni:
+            return hello.sni.lower(), "sni"
+        return self._name()
+
     def _raw_message(self, data: bytes, ts: float, frame: int, transport: Transport) -> Message:
         self.depth += 1
-        host, basis = self._name()
+        host, basis = self._sni_or_name()
         return Message(
             ts=ts,
             flow=self.flow.key,
@@ -367,3 +504,10 @@ def strip_port(authority: str) -> str:
     if authority.count(":") == 1:
         authority = authority.split(":", 1)[0]
     return authority.lower().rstrip(".")
+
+
+def _with_flow(diag: Diagnostic, ts: float, flow: str) -> Diagnostic:
+    """A parser's diagnostic stamped with the flow and time it happened in."""
+    if diag.flow is not None:
+        return diag
+    return Diagnostic(diag.name, diag.detail, diag.ts if diag.ts is not None else ts, flow)

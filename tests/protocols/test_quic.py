@@ -1,0 +1,117 @@
+"""QUIC Initial decryption, checked against RFC 9001/9369 and a real aioquic client."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leaktrace.protocols.quic import (
+    VERSION_1,
+    VERSION_2,
+    QuicHelloReader,
+    crypto_frames,
+    decode_packet_number,
+    initial_keys,
+    parse_long_header,
+)
+from tls.captures import analyze
+
+DCID = bytes.fromhex("8394c8f03e515708")
+
+
+def test_rfc9001_client_initial_keys() -> None:
+    key, iv, hp = initial_keys(DCID, VERSION_1)
+    assert (key.hex(), iv.hex(), hp.hex()) == (
+        "1f369613dd76d5467730efcbe3b1a22d",
+        "fa044b2f42a3fd3b46fb255c",
+        "9f50449e04a0e810283a1e9933adedd2",
+    )
+
+
+def test_rfc9369_v2_client_initial_keys() -> None:
+    key, iv, hp = initial_keys(DCID, VERSION_2)
+    assert (key.hex(), iv.hex(), hp.hex()) == (
+        "8b1a0bc121284290a29e0971b5cd045d",
+        "91f73e2351d8fa91660e909f",
+        "45b95e15235d6f45a6b19cbcb0294ba9",
+    )
+
+
+def test_packet_number_decoding_rfc9000_example() -> None:
+    assert decode_packet_number(0xA82F30EA, 0x9B32, 2) == 0xA82F9B32
+    assert decode_packet_number(-1, 0, 1) == 0
+
+
+def _client_datagrams(sni: str, version: int = VERSION_1) -> list[bytes]:
+    config = QuicConfiguration(
+        is_client=True,
+        alpn_protocols=["h3"],
+        server_name=sni,
+        verify_mode=ssl.CERT_NONE,
+        original_version=version,
+    )
+    conn = QuicConnection(configuration=config)
+    conn.connect(("127.0.0.1", 4433), now=0.0)
+    return [data for data, _ in conn.datagrams_to_send(now=0.0)]
+
+
+@pytest.mark.parametrize("version", [VERSION_1, VERSION_2])
+def test_sni_from_a_real_client_initial(version: int) -> None:
+    reader = QuicHelloReader()
+    for datagram in _client_datagrams("tsis.jpush.cn", version):
+        if reader.feed(datagram) == "done":
+            break
+    assert reader.hello is not None
+    assert (reader.hello.sni, reader.hello.alpn, reader.version) == (
+        "tsis.jpush.cn",
+        ("h3",),
+        version,
+    )
+
+
+def test_long_header_fields() -> None:
+    datagram = _client_datagrams("a.example")[0]
+    header = parse_long_header(datagram)
+    assert header is not None and header.version == VERSION_1 and header.packet_type == 0
+    assert len(header.dcid) == 8 and header.end <= len(datagram)
+    assert parse_long_header(b"\x40\x00") is None  # short header
+
+
+def test_truncated_initial_is_a_diagnostic_not_an_error() -> None:
+    datagram = _client_datagrams("a.example")[0]
+    reader = QuicHelloReader()
+    reader.feed(datagram[:200])
+    reader.close()
+    assert reader.hello is None and reader.status == "done"
+    assert reader.diagnostics[-1].name == "quic_no_client_hello"
+
+
+def test_crypto_frames_skip_padding_and_acks() -> None:
+    payload = b"\x00\x00\x02\x05\x00\x00\x00" + b"\x06\x00\x03abc" + b"\x01"
+    assert crypto_frames(payload) == [(0, b"abc")]
+    assert crypto_frames(b"\x08\x00") is None  # STREAM frames do not belong in an Initial
+
+
+def test_quic_capture_is_attributed_without_keys() -> None:
+    source, messages, findings = analyze("quic_h3.pcap")
+    assert [(m.transport, m.host, m.host_basis) for m in messages] == [
+        ("quic", "tsis.jpush.cn", "sni")
+    ]
+    assert findings == []
+    assert source.coverage.opaque_reasons == {"quic_without_keys": 1}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=1300))
+def test_arbitrary_datagrams_never_raise(data: bytes) -> None:
+    parse_long_header(data)
+    crypto_frames(data)
+    reader = QuicHelloReader()
+    reader.feed(b"\xc0\x00\x00\x00\x01\x08" + data)
+    reader.feed(data)
+    reader.close()

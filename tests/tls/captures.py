@@ -1,0 +1,56 @@
+"""Shared access to the committed TLS/QUIC/push captures and their key logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from leaktrace.pipeline import Pipeline, PipelineConfig
+from leaktrace.sources.capture import CaptureSource
+from leaktrace.tls.keylog import KeyLog, load_keylog
+from leaktrace.types import Diagnostic, Finding, Message
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "tls"
+IMEI = "356938035643809"
+IMSI = "460001234567890"
+
+
+@cache
+def config() -> PipelineConfig:
+    return PipelineConfig.load(reveal=True)
+
+
+@cache
+def pipeline() -> Pipeline:
+    """One compiled pipeline for the whole test run (compiling the scanners is the slow part)."""
+    return Pipeline(config())
+
+
+def keys(name: str) -> KeyLog:
+    return load_keylog([DATA / f"{name}.keys"])
+
+
+def run(items: Iterable[Message | Diagnostic]) -> tuple[list[Message], list[Finding]]:
+    """Messages a source made and the findings the shared pipeline makes of them."""
+    messages: list[Message] = []
+    findings: list[Finding] = []
+    pipe = pipeline()
+    for item in items:
+        if isinstance(item, Message):
+            messages.append(item)
+            findings += [f for f in pipe.process(item) if isinstance(f, Finding)]
+    return messages, findings
+
+
+def analyze(
+    name: str, keylog: KeyLog | None = None
+) -> tuple[CaptureSource, list[Message], list[Finding]]:
+    source = CaptureSource(DATA / name, keylog=keylog)
+    messages, findings = run(source)
+    return source, messages, findings
+
+
+def planted(findings: list[Finding]) -> set[tuple[str, str, str | None, str]]:
+    """(type, where, host, value) of the findings that carry the planted markers."""
+    return {(f.type, f.where, f.host, f.value) for f in findings if f.value in (IMEI, IMSI)}
