@@ -10,9 +10,10 @@ $(STAMP): pyproject.toml
 	@sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
 	@touch $@
 
-## Set up, then analyze the bundled demo capture.
+## Set up, analyze the bundled demo capture, then write its HTML report (path and verdicts printed).
 demo: $(STAMP)
-	$(BIN)/leaktrace analyze captures/demo.pcap --device captures/device.yaml --app captures/app.yaml
+	$(BIN)/leaktrace analyze captures/demo.pcap --device captures/device.yaml --app captures/app.yaml \
+		--report build/demo-report
 
 ## Set up (tshark included), then run the linters and the whole test suite.
 test: $(STAMP) tools
