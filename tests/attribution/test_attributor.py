@@ -10,9 +10,11 @@ from leaktrace.types import (
     Attribution,
     DnsQuestion,
     FlowKey,
+    HostBasis,
     HttpRequest,
     Message,
     MessageKind,
+    TlsHello,
 )
 
 FLOW = FlowKey("10.0.0.2", 40000, "10.0.0.1", 80, 6)
@@ -130,3 +132,39 @@ def test_first_party_below_a_public_suffix(signatures: SignatureSet) -> None:
     a = Attributor(signatures, ["shop.example.com"])
     assert a.attribute(http("api.shop.example.com")).party == "first"
     assert a.attribute(http("www.example.com")).party == "third"
+
+
+def tls(host: str | None, basis: HostBasis, sni: str | None = None) -> Message:
+    return Message(
+        ts=1.0,
+        flow=FlowKey("10.0.0.2", 40001, "203.0.113.9", 443, 6),
+        community_id="1:y",
+        transport="tls",
+        kind=MessageKind.TLS_HELLO,
+        host=host,
+        host_basis=basis,
+        origin="test",
+        tls=TlsHello(sni=sni),
+    )
+
+
+@pytest.mark.parametrize("host", ["ulogs.umeng.com", "a.b.umeng.com", "loc.map.baidu.com"])
+def test_tls_flow_named_by_dns_is_attributed_like_http(attributor: Attributor, host: str) -> None:
+    # No SNI: the source named the server from the DNS answer for its address.
+    by_dns = attributor.attribute(tls(host, "dns"))
+    by_sni = attributor.attribute(tls(host, "sni", sni=host))
+    by_http = attributor.attribute(http(host))
+    assert by_dns.sdk is not None
+    assert (by_dns.sdk, by_dns.basis, by_dns.party) == (by_http.sdk, by_http.basis, by_http.party)
+    assert by_dns == by_sni
+
+
+def test_tls_flow_on_a_shared_host_has_no_path_to_narrow_by(attributor: Attributor) -> None:
+    # The path rule cannot be checked without HTTP, so the shared host stays unattributed.
+    assert attributor.attribute(tls("is.snssdk.com", "dns")).sdk is None
+    assert attributor.attribute(tls("notumeng.com", "dns")).sdk is None
+
+
+def test_attribute_target_without_a_message(attributor: Attributor) -> None:
+    result = attributor.attribute_target("is.snssdk.com", "/api/ad/union/sdk/get_ads/")
+    assert (result.sdk, result.basis) == ("pangle", "host:is.snssdk.com+path:^/api/ad/union/sdk")

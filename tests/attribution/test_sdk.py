@@ -123,3 +123,62 @@ def test_no_host(matcher: SdkMatcher) -> None:
 )
 def test_split_target(target: str | None, parts: tuple[str | None, str | None]) -> None:
     assert split_target(target) == parts
+
+
+def test_host_regex_rule_after_name_rules() -> None:
+    m = SdkMatcher(
+        [
+            sdk("regional", {"host_regex": r"^pinpoint\.[a-z0-9-]+\.cloud\.example$"}),
+            sdk("named", {"domain": "eu-1.cloud.example"}),
+        ]
+    )
+    assert match_id(m, "pinpoint.us-2.cloud.example") == "regional"
+    assert match_id(m, "PINPOINT.US-2.CLOUD.EXAMPLE.") == "regional"
+    # A name rule for the same host is more specific and wins.
+    assert match_id(m, "pinpoint.eu-1.cloud.example") == "named"
+    assert match_id(m, "s3.us-2.cloud.example") is None
+    found = m.match("pinpoint.us-2.cloud.example")
+    assert found is not None and found[1] == r"host_regex:^pinpoint\.[a-z0-9-]+\.cloud\.example$"
+
+
+def test_bundled_host_regex(matcher: SdkMatcher) -> None:
+    assert match_id(matcher, "pinpoint.ap-southeast-1.amazonaws.com") == "aws_pinpoint"
+    assert match_id(matcher, "s3.ap-southeast-1.amazonaws.com") is None
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "expected"),
+    [
+        ("www.google.com", "/recaptcha/api2/anchor", "google_recaptcha"),
+        ("www.google.com", "/search?q=x", None),
+        ("www.googleapis.com", "/androidcheck/v1/attestations/attest", "google_safetynet"),
+        ("www.googleapis.com", "/oauth2/v3/userinfo", None),
+        ("graph.facebook.com", "/network_ads_common", "facebook_audience_network"),
+        ("graph.facebook.com", "/v18.0/1/activities", "facebook"),
+        ("is.snssdk.com", "/api/ad/union/sdk/get_ads/", "pangle"),
+        ("fcm.googleapis.com", None, "firebase_messaging"),
+        ("googleapis.com", None, None),
+        ("map.qq.com", None, "tencent_location"),
+        ("qq.com", None, None),
+    ],
+)
+def test_shared_domains_are_split_by_host_and_path(
+    matcher: SdkMatcher, host: str, path: str | None, expected: str | None
+) -> None:
+    assert match_id(matcher, host, path) == expected
+
+
+def test_no_bare_shared_domain_is_claimed(signatures: SignatureSet) -> None:
+    shared = {"google.com", "googleapis.com", "qq.com", "baidu.com", "taobao.com", "163.com",
+              "amazonaws.com", "aliyuncs.com", "xiaomi.com", "tencent.com", "snssdk.com",
+              "jd.com", "mail.ru", "yandex.net", "unity3d.com", "gtimg.com"}  # fmt: skip
+    for entry in signatures.sdks.values():
+        for endpoint in entry.endpoints:
+            assert endpoint.domain not in shared, (entry.id, endpoint.domain)
+            assert endpoint.host not in shared or endpoint.narrowed, (entry.id, endpoint.host)
+
+
+def test_explain_lists_rules_in_order(matcher: SdkMatcher) -> None:
+    checks = matcher.explain("is.snssdk.com", "/service/2/app_log")
+    assert checks[0][0].sdk.id == "pangle" and checks[0][1] is False
+    assert not any(ok for _rule, ok in checks)

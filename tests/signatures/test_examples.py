@@ -65,9 +65,12 @@ def _host_and_path(example: str) -> tuple[str | None, str | None]:
     return parts.hostname, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+_MATCHER = SdkMatcher(_SIGS)
+
+
 @pytest.mark.parametrize(("sdk_id", "text", "expected"), SDK_CASES)
-def test_sdk_example(signatures: SignatureSet, sdk_id: str, text: str, expected: bool) -> None:
-    matched = SdkMatcher(signatures).match(*_host_and_path(text))
+def test_sdk_example(sdk_id: str, text: str, expected: bool) -> None:
+    matched = _MATCHER.match(*_host_and_path(text))
     if expected:
         assert matched is not None and matched[0].id == sdk_id, (text, matched)
     else:
@@ -78,8 +81,38 @@ def test_seed_set_is_complete(signatures: SignatureSet) -> None:
     assert set(signatures.identifiers) >= {
         "imei", "meid", "imsi", "iccid", "phone", "email", "mac", "bssid", "ssid",
         "android_id", "ad_id", "oaid", "serial", "location", "id_card", "bank_card", "name",
+        "cell_id", "installed_apps", "imeisv", "vaid", "aaid", "utdid",
     }  # fmt: skip
-    assert len(signatures.sdks) >= 25
+    assert len(signatures.sdks) >= 200
+
+
+def test_catalogue_breadth(signatures: SignatureSet) -> None:
+    categories = {sdk.category for sdk in signatures.sdks.values()}
+    chinese = [sdk.id for sdk in signatures.sdks.values() if sdk.vendor.zh]
+    assert len(categories) >= 8
+    assert len(chinese) >= 60
+    for must in ("umeng", "jpush", "getui", "tencent_bugly", "pangle", "kuaishou_ads", "amap",
+                 "alipay", "wechat_opensdk", "sensorsdata", "growingio", "talkingdata", "shumei",
+                 "tongdun", "huawei_hms", "xiaomi_push", "oppo_push", "vivo_push",
+                 "firebase_analytics",
+                 "admob", "facebook", "appsflyer", "adjust", "branch", "mixpanel", "amplitude",
+                 "segment", "sentry", "crashlytics", "onesignal", "braze", "unity_ads", "applovin",
+                 "ironsource"):  # fmt: skip
+        assert must in signatures.sdks, must
+
+
+def test_every_identifier_names_both_languages(signatures: SignatureSet) -> None:
+    for ident in signatures.identifiers.values():
+        assert ident.names.en and ident.names.zh, ident.id
+
+
+def test_every_example_is_exercised() -> None:
+    # The parametrized cases above come from the same load: each file's examples are all in.
+    assert len(SDK_CASES) == sum(
+        len(s.examples.match) + len(s.examples.no_match) for s in _SIGS.sdks.values()
+    )
+    assert {c.values[0] for c in SDK_CASES} == set(_SIGS.sdks)
+    assert {c.values[0] for c in IDENTIFIER_CASES} == set(_SIGS.identifiers)
 
 
 def test_every_identifier_is_findable(signatures: SignatureSet) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -9,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from leaktrace.detectors.engine import hyperscan_available
-from leaktrace.signatures import ENV_VAR, SignatureError, default_signature_dirs, load_signatures
+from leaktrace.pipeline import PipelineConfig
+from leaktrace.signatures import (
+    ENV_VAR,
+    SignatureError,
+    default_signature_dirs,
+    load_signatures,
+    with_user_dirs,
+)
 from leaktrace.signatures.loader import locate_line, read_yaml
 
 IDENT = """\
@@ -194,14 +202,82 @@ def test_override_can_create_a_cross_sdk_duplicate(tmp_path: Path, signatures_di
         load_signatures([signatures_dir, tmp_path])
 
 
-def test_env_var_replaces_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_var_adds_to_the_bundled_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signatures_dir: Path
+) -> None:
     write(tmp_path, "sdks", "acme", SDK.format(id="acme", domain="acme.example"))
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
-    assert default_signature_dirs() == [tmp_path]
-    assert set(load_signatures().sdks) == {"acme"}
+    assert default_signature_dirs() == [signatures_dir, tmp_path]
+    sigs = load_signatures()
+    assert "acme" in sigs.sdks and "umeng" in sigs.sdks
 
 
-def test_default_is_the_repository_directory(
+def test_precedence_bundled_then_env_then_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signatures_dir: Path
+) -> None:
+    env_a, env_b, option = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    write(env_a, "sdks", "umeng", SDK.format(id="umeng", domain="from-a.example"))
+    write(env_b, "sdks", "umeng", SDK.format(id="umeng", domain="from-b.example"))
+    write(option, "sdks", "acme", SDK.format(id="acme", domain="acme.example"))
+    monkeypatch.setenv(ENV_VAR, os.pathsep.join([str(env_a), str(env_b)]))
+    assert with_user_dirs([option]) == [signatures_dir, env_a, env_b, option]
+    sigs = load_signatures(with_user_dirs([option]))
+    assert [e.domain for e in sigs.sdks["umeng"].endpoints] == ["from-b.example"]
+    write(option, "sdks", "umeng", SDK.format(id="umeng", domain="from-c.example"))
+    sigs = load_signatures(with_user_dirs([option]))
+    assert [e.domain for e in sigs.sdks["umeng"].endpoints] == ["from-c.example"]
+
+
+def test_pipeline_config_layers_user_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    write(tmp_path, "sdks", "acme", SDK.format(id="acme", domain="acme.example"))
+    config = PipelineConfig.load(signature_dirs=[tmp_path])
+    assert "acme" in config.signatures.sdks and "umeng" in config.signatures.sdks
+
+
+def test_a_directory_named_twice_keeps_its_last_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signatures_dir: Path
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert with_user_dirs([tmp_path, signatures_dir]) == [tmp_path, signatures_dir]
+
+
+def test_host_regex_rule(tmp_path: Path) -> None:
+    text = SDK.format(id="acme", domain="acme.example").replace(
+        "  - domain: acme.example\n", "  - host_regex: '^pinpoint\\.[a-z0-9-]+\\.acme\\.example$'\n"
+    )
+    write(
+        tmp_path,
+        "sdks",
+        "acme",
+        text.replace('["a.acme.example"]', '["pinpoint.eu-1.acme.example"]'),
+    )
+    sigs = load_signatures([tmp_path])
+    assert sigs.sdks["acme"].endpoints[0].host_regex is not None
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("host_regex: '.*'", "matches hosts of any name"),
+        ("host_regex: 'a'", "matches hosts of any name"),
+        ("host_regex: '[x'", "regex does not compile"),
+        (
+            "host_regex: 'x\\.example'\n    domain: x.example",
+            "only one of domain, host and host_regex",
+        ),
+    ],
+)
+def test_bad_host_regex(tmp_path: Path, rule: str, message: str) -> None:
+    text = SDK.format(id="acme", domain="acme.example").replace("domain: acme.example", rule)
+    write(tmp_path, "sdks", "acme", text)
+    found = problems_of(tmp_path)
+    assert "sdks/acme.yaml:6: endpoints[0]" in found and message in found, found
+
+
+def test_default_is_the_repository_directory_alone(
     monkeypatch: pytest.MonkeyPatch, signatures_dir: Path
 ) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from leaktrace.attribution.domains import normalize_host, registrable_domain
-from leaktrace.attribution.sdk import SdkMatcher, split_target
+from leaktrace.attribution.sdk import Rule, SdkMatcher, split_target
 from leaktrace.signatures.loader import SignatureSet
 from leaktrace.types import Attribution, Message, Party
 
-__all__ = ["Attributor", "SdkMatcher", "registrable_domain", "split_target"]
+__all__ = ["Attributor", "Rule", "SdkMatcher", "registrable_domain", "split_target"]
 
 CACHE_LIMIT = 65536
 
@@ -38,11 +38,15 @@ class Attributor:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        result = self._attribute(host, target, headers)
+        result = self.attribute_target(host, target, headers)
         if len(self._cache) >= CACHE_LIMIT:
             self._cache.clear()
         self._cache[key] = result
         return result
+
+    @property
+    def matcher(self) -> SdkMatcher:
+        return self._matcher
 
     def is_first_party(self, host: str) -> bool:
         """The host, or any parent domain of it, is a declared first-party domain."""
@@ -51,9 +55,10 @@ class Attributor:
         labels = host.split(".")
         return any(".".join(labels[i:]) in self._first for i in range(len(labels)))
 
-    def _attribute(
-        self, host: str | None, target: str | None, headers: Sequence[tuple[str, str]]
+    def attribute_target(
+        self, host: str | None, target: str | None = None, headers: Sequence[tuple[str, str]] = ()
     ) -> Attribution:
+        """Party and SDK for a host (normalised) and an optional request-target, uncached."""
         if not host:
             return Attribution(host=None, registrable_domain=None, party="unknown", sdk=None)
         domain = registrable_domain(host)

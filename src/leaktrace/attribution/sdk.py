@@ -3,6 +3,8 @@
 Rules come from ``signatures/sdks``. A host is matched by walking its label
 suffixes in a dict (``a.b.umeng.com``, ``b.umeng.com``, ``umeng.com``), so the
 cost does not grow with the number of SDKs and the most specific rule wins.
+Host regexes (imported lists) are only searched for hosts no name rule
+claims, once per host.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Rule:
     sdk: SdkSig
     endpoint: Endpoint
     basis: str
+    host_regex: re.Pattern[str] | None
     path: re.Pattern[str] | None
     query: re.Pattern[str] | None
     header_name: str | None
@@ -74,6 +77,8 @@ def _basis(endpoint: Endpoint) -> str:
         parts.append(f"domain:{endpoint.domain}")
     if endpoint.host is not None:
         parts.append(f"host:{endpoint.host}")
+    if endpoint.host_regex is not None:
+        parts.append(f"host_regex:{endpoint.host_regex}")
     if endpoint.path is not None:
         parts.append(f"path:{endpoint.path}")
     if endpoint.header is not None:
@@ -87,6 +92,7 @@ def _rule(sdk: SdkSig, endpoint: Endpoint) -> Rule:
         sdk=sdk,
         endpoint=endpoint,
         basis=_basis(endpoint),
+        host_regex=re.compile(endpoint.host_regex) if endpoint.host_regex is not None else None,
         path=re.compile(endpoint.path) if endpoint.path is not None else None,
         query=re.compile(endpoint.query) if endpoint.query is not None else None,
         header_name=header.name.lower() if header is not None else None,
@@ -99,6 +105,7 @@ class SdkMatcher:
         sdks = signatures.sdks.values() if isinstance(signatures, SignatureSet) else signatures
         self._by_domain: dict[str, list[Rule]] = {}
         self._by_host: dict[str, list[Rule]] = {}
+        self._by_regex: list[Rule] = []
         self._anywhere: list[Rule] = []
         for sdk in sdks:
             for endpoint in sdk.endpoints:
@@ -107,12 +114,15 @@ class SdkMatcher:
                     self._by_host.setdefault(endpoint.host, []).append(rule)
                 elif endpoint.domain is not None:
                     self._by_domain.setdefault(endpoint.domain, []).append(rule)
+                elif endpoint.host_regex is not None:
+                    self._by_regex.append(rule)
                 else:
                     self._anywhere.append(rule)
         # Narrowed rules are tried before the plain rule for the same name.
         for table in (self._by_domain, self._by_host):
             for rules in table.values():
                 rules.sort(key=lambda r: not r.narrowed)
+        self._by_regex.sort(key=lambda r: not r.narrowed)
         self._memo: dict[str, tuple[Rule, ...]] = {}
 
     def candidates(self, host: str | None) -> tuple[Rule, ...]:
@@ -127,6 +137,9 @@ class SdkMatcher:
             labels = key.split(".")
             for i in range(len(labels) - 1):
                 rules.extend(self._by_domain.get(".".join(labels[i:]), ()))
+            rules.extend(
+                r for r in self._by_regex if r.host_regex is not None and r.host_regex.search(key)
+            )
         rules.extend(self._anywhere)
         if len(self._memo) >= CACHE_LIMIT:
             self._memo.clear()
@@ -144,6 +157,19 @@ class SdkMatcher:
             any(rule.path is not None for rule in rules),
             any(rule.header_name is not None for rule in rules),
         )
+
+    def explain(
+        self, host: str | None, path: str | None = None, headers: Headers = ()
+    ) -> list[tuple[Rule, bool]]:
+        """Every rule that could apply to ``host``, in the order tried, and whether it accepts.
+
+        The first accepting rule is the one :meth:`match` returns.
+        """
+        req_path, query = split_target(path)
+        return [
+            (rule, not rule.narrowed or rule.accepts(req_path, query, headers))
+            for rule in self.candidates(host)
+        ]
 
     def match(
         self, host: str | None, path: str | None = None, headers: Headers = ()

@@ -51,6 +51,15 @@ _EMAIL = re.compile(
 _FILE_TLDS = frozenset(
     {"png", "jpg", "jpeg", "gif", "webp", "svg", "bmp", "ico", "js", "css", "json", "html", "mp4"}
 )
+_CELL_MAX = 1 << 36
+_CELL_PLACEHOLDERS = frozenset({0xFFFF, 0xFFFFFF, 0xFFFFFFF, 2147483647})
+MIN_INSTALLED_APPS = 6
+_PACKAGE = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+")
+# Last labels that make a dotted name a host name, not an application id.
+_HOST_TLDS = frozenset(
+    {"com", "cn", "net", "org", "io", "co", "info", "top", "xyz", "me", "tv", "cc", "us", "uk"}
+)
+_RUNTIME_ROOTS = frozenset({"java", "javax", "kotlin", "kotlinx", "dalvik", "sun", "jdk"})
 _COORD = re.compile(r"\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*")
 
 
@@ -238,6 +247,55 @@ def bank_card(value: str) -> bool:
     return 16 <= len(value) <= 19 and _digits(value) and not _one_symbol(value) and luhn(value)
 
 
+def imeisv(value: str) -> bool:
+    """16 digits (TAC 8, SNR 6, SVN 2) with no check digit; SVN 99 is reserved."""
+    return (
+        len(value) == 16
+        and _digits(value)
+        and not _one_symbol(value)
+        and value[:8] != "00000000"
+        and value[14:] != "99"
+    )
+
+
+def cell_id(value: str) -> bool:
+    """A LAC/TAC/CID/ECI/NCI: 1 to 2**36-1 (NR cell identity is 36-bit).
+
+    Android reports ``Integer.MAX_VALUE`` for an unavailable field and 0xFFFF
+    is an invalid LAC, so those placeholders name no cell.
+    """
+    if not _digits(value) or len(value) > 11 or (len(value) > 1 and value[0] == "0"):
+        return False
+    number = int(value)
+    return 0 < number < _CELL_MAX and number not in _CELL_PLACEHOLDERS
+
+
+def installed_apps(value: str) -> bool:
+    """More than five distinct Android package names, and not host names or class names.
+
+    Runs over the whole matched list: one package name is an app id, six are
+    a profile of the user. Lists of host names (``a.b.com``) and of Java
+    classes (``java.lang.String``) share the shape and are refused.
+    """
+    names = {m.group(0) for m in _PACKAGE.finditer(value)}
+    if len(names) < MIN_INSTALLED_APPS:
+        return False
+    hosts = sum(1 for n in names if n.rsplit(".", 1)[-1].lower() in _HOST_TLDS or n[:4] == "www.")
+    runtime = sum(1 for n in names if n.split(".", 1)[0] in _RUNTIME_ROOTS)
+    return hosts * 3 < len(names) and runtime * 2 < len(names)
+
+
+def utdid(value: str) -> bool:
+    """Alibaba UTDID: 24 base64 characters, i.e. 18 bytes, not one repeated symbol."""
+    return (
+        len(value) == 24
+        and value.isascii()
+        and all(ch.isalnum() or ch in "+/" for ch in value)
+        and not _one_symbol(value)
+        and sum(ch.isdigit() for ch in value) < 24
+    )
+
+
 def coordinates(value: str) -> bool:
     """``lat,lng`` in range and not the null island placeholder."""
     m = _COORD.fullmatch(value)
@@ -269,4 +327,8 @@ VALIDATORS: dict[str, ValidatorSpec] = {
     "id_card": ValidatorSpec(id_card, "checksum_ok"),
     "bank_card": ValidatorSpec(bank_card, "luhn_ok"),
     "coordinates": ValidatorSpec(coordinates, "range_ok"),
+    "imeisv": ValidatorSpec(imeisv, "imeisv_format_ok"),
+    "cell_id": ValidatorSpec(cell_id, "cell_range_ok"),
+    "installed_apps": ValidatorSpec(installed_apps, "package_list_ok"),
+    "utdid": ValidatorSpec(utdid, "utdid_format_ok"),
 }

@@ -6,6 +6,7 @@ from leaktrace.signatures.loader import (
     SignatureSet,
     default_signature_dirs,
     load_signatures,
+    with_user_dirs,
 )
 from leaktrace.signatures.schema import (
     Confidence,
@@ -28,4 +29,5 @@ __all__ = [
     "default_signature_dirs",
     "load_signatures",
     "normalize_key",
+    "with_user_dirs",
 ]

@@ -23,6 +23,9 @@ ENV_VAR = "LEAKTRACE_SIGNATURES"
 # libyaml parses several times faster; node marks (lines) are the same.
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Far deeper than any signature, device or app file needs.
+MAX_YAML_DEPTH = 64
+
 _M = TypeVar("_M", bound=BaseModel)
 Loc = tuple[int | str, ...]
 
@@ -73,6 +76,7 @@ def read_yaml(path: Path) -> YamlDocument:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SignatureError([f"{display_path(path)}: cannot read: {exc}"]) from exc
+    _check_depth(path, text)
     loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -98,18 +102,51 @@ def read_yaml(path: Path) -> YamlDocument:
     return YamlDocument(path=path, data=data, node=node)
 
 
-def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[str, int]]:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                if key_node.value in seen:
-                    yield key_node.value, key_node.start_mark.line + 1
-                seen.add(key_node.value)
-            yield from _duplicate_keys(value_node)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            yield from _duplicate_keys(item)
+def _check_depth(path: Path, text: str) -> None:
+    """Refuse nesting deeper than MAX_YAML_DEPTH before composing a node tree.
+
+    libyaml composes nodes recursively in C: a file of a few hundred thousand
+    ``[`` overflows the C stack and kills the process. Parser events come
+    without recursion, so counting them first is safe.
+    """
+    loader = _SafeLoader(text)
+    depth = 0
+    try:
+        while (event := loader.get_event()) is not None:  # type: ignore[no-untyped-call]
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else 0
+                    raise SignatureError(
+                        [f"{display_path(path)}:{line}: nested deeper than {MAX_YAML_DEPTH} levels"]
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass  # composing reports it, with its line
+    finally:
+        loader.dispose()
+
+
+def _duplicate_keys(root: yaml.Node) -> Iterator[tuple[str, int]]:
+    """Walk each node once: aliases share nodes, and a billion-laughs file must stay linear."""
+    visited: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, _value in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in seen:
+                        yield key_node.value, key_node.start_mark.line + 1
+                    seen.add(key_node.value)
+            stack.extend(value for _key, value in reversed(node.value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
 
 
 def locate_line(node: yaml.Node | None, loc: Loc) -> int:
@@ -178,16 +215,41 @@ def validate_document(model: type[_M], doc: YamlDocument) -> tuple[_M | None, li
 
 
 def default_signature_dirs() -> list[Path]:
-    """``$LEAKTRACE_SIGNATURES`` (os.pathsep-separated) if set, else the repo's ``signatures/``."""
+    """The bundled ``signatures/``, then each directory in ``$LEAKTRACE_SIGNATURES``.
+
+    The variable holds os.pathsep-separated directories; they add to or
+    override bundled entries by id, in order, like ``--signatures``.
+    """
     env = os.environ.get(ENV_VAR, "").strip()
-    if env:
-        return [Path(part) for part in env.split(os.pathsep) if part]
-    found = _repo_signatures_dir()
-    if found is None:
+    from_env = [Path(part) for part in env.split(os.pathsep) if part]
+    bundled = _repo_signatures_dir()
+    if bundled is None and not from_env:
         raise SignatureError(
             [f"no signatures directory found: set {ENV_VAR} or pass the directories explicitly"]
         )
-    return [found]
+    return _unique([*([bundled] if bundled is not None else []), *from_env])
+
+
+def with_user_dirs(extra: Sequence[Path] | None) -> list[Path]:
+    """Default directories followed by the user's, in the order loading applies them.
+
+    Precedence, lowest first: bundled, ``$LEAKTRACE_SIGNATURES``, then each
+    ``--signatures`` directory. A later entry replaces an earlier one of the
+    same id.
+    """
+    return _unique([*default_signature_dirs(), *(extra or ())])
+
+
+def _unique(dirs: Sequence[Path]) -> list[Path]:
+    """Keep the last mention of a directory: that is where its precedence was asked for."""
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for path in reversed(dirs):
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+    return out[::-1]
 
 
 def _repo_signatures_dir() -> Path | None:
@@ -266,6 +328,7 @@ def endpoint_key(endpoint: Endpoint) -> tuple[str | None, ...]:
     return (
         endpoint.domain,
         endpoint.host,
+        endpoint.host_regex,
         endpoint.path,
         endpoint.query,
         header.name.lower() if header else None,
@@ -279,6 +342,7 @@ def _describe(endpoint: Endpoint) -> str:
         for name, value in (
             ("domain", endpoint.domain),
             ("host", endpoint.host),
+            ("host_regex", endpoint.host_regex),
             ("path", endpoint.path),
             ("query", endpoint.query),
         )
@@ -321,9 +385,14 @@ def _hyperscan_problems(identifiers: Iterable[tuple[IdentifierSig, YamlDocument]
     """
     from leaktrace.detectors.engine import hyperscan_error
 
+    # Types that share a shape (oaid, vaid, aaid) share the regex: compile it once.
+    seen: dict[tuple[str, bool], str | None] = {}
     for ident, doc in identifiers:
         for index, pattern in enumerate(ident.patterns):
-            error = hyperscan_error(pattern.regex.encode("ascii"), caseless=pattern.caseless)
+            key = (pattern.regex, pattern.caseless)
+            if key not in seen:
+                seen[key] = hyperscan_error(pattern.regex.encode("ascii"), caseless=key[1])
+            error = seen[key]
             if error is not None:
                 yield doc.problem(
                     ("patterns", index, "regex"), f"does not compile in hyperscan: {error}"

@@ -195,13 +195,16 @@ class Endpoint(_Strict):
     """One way to recognise an SDK's traffic.
 
     ``domain`` matches the host and its subdomains on a label boundary;
-    ``host`` only that exact host. ``path``/``query``/``header`` narrow a rule
-    (for shared domains) or, without a host part, match on any host (for
-    self-hosted collectors that are only recognisable by their URL).
+    ``host`` only that exact host; ``host_regex`` is searched in the host
+    name (for lists, such as Exodus's, whose host rules are regexes and not
+    plain suffixes). ``path``/``query``/``header`` narrow a rule (for shared
+    domains) or, without a host part, match on any host (for self-hosted
+    collectors that are only recognisable by their URL).
     """
 
     domain: str | None = None
     host: str | None = None
+    host_regex: str | None = None
     path: str | None = None
     query: str | None = None
     header: HeaderRule | None = None
@@ -228,14 +231,26 @@ class Endpoint(_Strict):
     def _regex_ok(cls, value: str | None) -> str | None:
         return None if value is None else _check_regex(value)
 
+    @field_validator("host_regex")
+    @classmethod
+    def _host_regex_ok(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        compiled = re.compile(_check_regex(value))
+        # A rule that claims every host would attribute all traffic to one SDK.
+        if compiled.search("") is not None or compiled.search("unrelated-host.invalid"):
+            raise ValueError("host_regex matches hosts of any name; anchor it to a domain")
+        return value
+
     @model_validator(mode="after")
     def _one_anchor(self) -> Endpoint:
         if self.domain is not None and _IPV4.match(self.domain):
             raise ValueError("an IP address cannot be a domain suffix; use host")
-        if self.domain is not None and self.host is not None:
-            raise ValueError("give either domain or host, not both")
-        if self.domain is None and self.host is None and not (self.path or self.header):
-            raise ValueError("needs a domain, a host, a path or a header")
+        anchors = [a for a in (self.domain, self.host, self.host_regex) if a is not None]
+        if len(anchors) > 1:
+            raise ValueError("give only one of domain, host and host_regex")
+        if not anchors and not (self.path or self.header):
+            raise ValueError("needs a domain, a host, a host_regex, a path or a header")
         if self.query is not None and self.path is None:
             raise ValueError("query needs a path")
         return self
