@@ -181,7 +181,7 @@ class Generator:
         payload = {"device": {"imei": imei}, "lat": 39.9087 + n % 100 / 1e4, "lng": 116.3975}
         self.planted["imei"] += 1
         self.planted["location"] += 1
-        return gzip.compress(json.dumps(payload).encode(), 1), [
+        return gzip.compress(json.dumps(payload).encode(), 1, mtime=0), [
             ("Content-Type", "application/json"),
             ("Content-Encoding", "gzip"),
         ]
@@ -232,12 +232,28 @@ class Generator:
         w.frame(ipv4(server, client, 6, tcp(dport, sport, sseq, cseq + 1, 0x11)))
         w.frame(ipv4(client, server, 6, tcp(sport, dport, cseq + 1, sseq + 1, 0x10)))
 
+    def syn_flood(self, count: int) -> None:
+        """``count`` one-packet flows (a SYN each, never answered) from scattered sources."""
+        dst = b"\x0a\xc8\x63\x01"
+        for i in range(count):
+            src = bytes([172, 16 + (i >> 16) % 16, (i >> 8) & 0xFF, i & 0xFF])
+            sport = 1024 + (i * 7919) % 64000
+            seq = (i * 2654435761) & 0xFFFFFFFF  # not from self.rng: the flows after stay the same
+            self.w.frame(ipv4(src, dst, 6, tcp(sport, 443, seq, 0, 0x02)))
 
-def generate(out: Path, size_mb: float, seed: int = 7) -> dict[str, object]:
+
+def generate(out: Path, size_mb: float, seed: int = 7, syn_flood: int = 0) -> dict[str, object]:
+    """Write the capture and its manifest; a SYN flood, if asked for, sits in the middle,
+    so the flows after it must still be found once the flood has filled the flow table."""
     target = int(size_mb * 1_000_000)
     with out.open("wb") as stream:
         writer = Writer(stream)
         gen = Generator(writer, seed)
+        while writer.bytes < target // 2:
+            gen.flow()
+        before = writer.bytes
+        gen.syn_flood(syn_flood)
+        target += writer.bytes - before
         while writer.bytes < target:
             gen.flow()
     manifest = {
@@ -245,6 +261,7 @@ def generate(out: Path, size_mb: float, seed: int = 7) -> dict[str, object]:
         "bytes": writer.bytes,
         "frames": writer.frames,
         "flows": gen.flow_no,
+        "syn_flood": syn_flood,
         "planted": dict(gen.planted),
     }
     out.with_suffix(".manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -256,8 +273,11 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--size-mb", type=float, default=200.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--syn-flood", type=int, default=0, metavar="N", help="add N one-packet flows (SYNs)"
+    )
     args = parser.parse_args()
-    print(json.dumps(generate(args.out, args.size_mb, args.seed)))
+    print(json.dumps(generate(args.out, args.size_mb, args.seed, args.syn_flood)))
 
 
 if __name__ == "__main__":

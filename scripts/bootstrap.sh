@@ -13,5 +13,5 @@ if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepi
 fi
 "$python" -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet -e '.[test,proxy,tshark]'
+"$venv/bin/pip" install --quiet -e '.[test]'
 echo "leaktrace installed in $venv" >&2

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Protocol
 
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.sources.capture import CaptureSource, ProgressCallback
 from leaktrace.summary import Summary
-from leaktrace.types import Coverage, Diagnostic, Finding
+from leaktrace.tls.keylog import KeyLog
+from leaktrace.types import Coverage, Diagnostic, Finding, Message
+
+Engine = Literal["native", "tshark"]
 
 
 @dataclass(slots=True)
@@ -23,6 +27,8 @@ class AnalysisResult:
     coverage: Coverage
     diagnostics: list[Diagnostic] = field(default_factory=list)
     damage: Diagnostic | None = None  # set when the capture could not be read to its end
+    # Damaged byte ranges that were read past (capture_skipped, with offsets).
+    skipped: list[Diagnostic] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -48,6 +54,43 @@ def find_sidecars(capture: str | os.PathLike[str]) -> Sidecars:
     return Sidecars(device if device.is_file() else None, app if app.is_file() else None)
 
 
+class MessageSource(Protocol):
+    """What ``analyze_capture`` needs of an input: messages, then its size and coverage."""
+
+    @property
+    def size(self) -> int: ...
+
+    frames: int
+    coverage: Coverage
+    damage: Diagnostic | None
+
+    def __iter__(self) -> Iterator[Message | Diagnostic]: ...
+
+
+def open_source(
+    path: str | os.PathLike[str],
+    progress: ProgressCallback | None = None,
+    keylog: KeyLog | None = None,
+) -> MessageSource:
+    """The reader for a recording: HAR and mitmproxy flow files by suffix or first bytes,
+    pcap/pcapng otherwise. Raises ``CaptureError`` when the file cannot be read at all."""
+    from leaktrace.sources import har, mitmfile
+
+    suffix = Path(path).suffix.lower()
+    head = b""
+    if suffix not in (".pcap", ".pcapng", ".cap"):
+        try:
+            with open(path, "rb") as stream:
+                head = stream.read(16)
+        except OSError:
+            head = b""  # the capture reader reports the error
+    if suffix == ".har" or head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{"):
+        return har.HarSource(path)
+    if suffix in mitmfile.SUFFIXES or mitmfile.looks_like_flows(head):
+        return mitmfile.MitmSource(path)
+    return CaptureSource(path, progress=progress, keylog=keylog)
+
+
 FindingCallback = Callable[[Finding], None]
 MAX_KEPT_DIAGNOSTICS = 1000  # the rest are only counted, in summary.diagnostics
 
@@ -58,14 +101,33 @@ def analyze_capture(
     *,
     on_finding: FindingCallback | None = None,
     progress: ProgressCallback | None = None,
+    jobs: int = 1,
+    keylog: KeyLog | None = None,
+    engine: Engine = "native",
 ) -> AnalysisResult:
-    """Run the whole pipeline over one capture.
+    """Run the whole pipeline over one capture (pcap, pcapng, HAR or mitmproxy flows).
 
     ``on_finding`` sees each finding as soon as it is made, so a sink can write
     it before the analysis ends (nothing is lost if the run is cut short).
+    With ``jobs`` > 1 a pcap/pcapng big enough to gain is split by flow over
+    that many processes (``leaktrace.parallel``); its findings then arrive at
+    the end, in timestamp order. ``keylog`` holds TLS secrets (pcapng
+    Decryption Secrets Blocks are read as well). ``engine="tshark"`` reads
+    pcap/pcapng through Wireshark's dissectors instead of the native parsers.
     Raises ``CaptureError`` when the file cannot be read at all.
     """
-    source = CaptureSource(path, progress=progress)
+    source: MessageSource
+    if engine == "tshark":
+        from leaktrace.engines.tshark import TsharkSource
+
+        source = TsharkSource(path, keylog=keylog)
+    else:
+        source = open_source(path, progress, keylog)
+    if jobs > 1 and keylog is None and isinstance(source, CaptureSource):
+        from leaktrace.parallel import MIN_PARALLEL_BYTES, analyze_parallel
+
+        if source.size >= MIN_PARALLEL_BYTES:
+            return analyze_parallel(path, config, jobs, on_finding=on_finding, progress=progress)
     pipeline = Pipeline(config)
     findings: list[Finding] = []
     diagnostics: list[Diagnostic] = list(pipeline.setup_diagnostics)
@@ -85,4 +147,5 @@ def analyze_capture(
         coverage=source.coverage,
         diagnostics=diagnostics,
         damage=source.damage,
+        skipped=list(getattr(source, "anomalies", ())),
     )

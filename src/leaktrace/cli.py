@@ -1,8 +1,10 @@
 """The ``leaktrace`` command: argument parsing and output only; the work is in the library.
 
 Exit codes: 0 analysis completed; 2 bad usage or configuration (device,
-declaration or signature file); 3 capture unreadable; 4 capture damaged (the
-findings before the damage were still reported).
+declaration or signature file); 3 capture unreadable; 4 capture damaged and
+reading stopped there (the findings before the damage were still reported);
+5 damaged records were skipped and reading went on to the end (the skipped
+byte ranges are reported).
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from leaktrace import __version__
 from leaktrace.analyze import AnalysisResult, analyze_capture, find_sidecars
+from leaktrace.cli_policy import judge_analysis
 from leaktrace.declaration import DeclarationError, load_declaration
+from leaktrace.engines import EngineName
+from leaktrace.parallel import default_jobs
 from leaktrace.pipeline import PipelineConfig
+from leaktrace.policy.engine import FailOn
 from leaktrace.profile import DeviceProfileError, load_device
 from leaktrace.signatures.loader import SignatureError
 from leaktrace.sinks.json_report import write_report
@@ -29,11 +35,13 @@ from leaktrace.sinks.jsonl import JsonlSink
 from leaktrace.sinks.table import render_summary
 from leaktrace.sources.capture import ProgressCallback
 from leaktrace.sources.pcap import CaptureError
+from leaktrace.tls.keylog import KeyLogError, load_keylog
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_UNREADABLE = 3
 EXIT_DAMAGED = 4
+EXIT_SKIPPED = 5
 PROGRESS_MIN_BYTES = 16 << 20  # smaller captures finish before a bar is worth drawing
 
 app = typer.Typer(
@@ -98,12 +106,34 @@ def analyze(
         bool, typer.Option(help="show identifier values in full instead of masked")
     ] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar and no summary on stderr")] = False,
+    report_dir: Annotated[
+        Path | None, typer.Option("--report", help="judge the findings; write the report here")
+    ] = None,
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option(
+            help="exit 1 when a verdict of this kind is found (violation|undisclosed|any)"
+        ),
+    ] = None,
     sidecars: Annotated[
         bool,
         typer.Option(
             help="use device.yaml and app.yaml from the capture's directory when not given"
         ),
     ] = True,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", min=1, help="worker processes for a large pcap (default: all cores)"
+        ),
+    ] = None,
+    keylog: Annotated[
+        list[Path] | None,
+        typer.Option(help="TLS key log (NSS format, SSLKEYLOGFILE) to decrypt with (repeatable)"),
+    ] = None,
+    engine: Annotated[
+        EngineName, typer.Option(help="native (fast, default) or tshark (Wireshark dissectors)")
+    ] = EngineName.native,
 ) -> None:
     """Analyze a capture file: which identifiers left the device, to which host, in which form."""
     err = _console(stderr=True)
@@ -124,7 +154,8 @@ def analyze(
             app=load_declaration(app_decl) if app_decl else None,
             reveal=reveal,
         )
-    except (DeviceProfileError, DeclarationError, SignatureError) as exc:
+        secrets = load_keylog(keylog) if keylog else None
+    except (DeviceProfileError, DeclarationError, SignatureError, KeyLogError) as exc:
         raise _fail(EXIT_CONFIG, str(exc)) from None
 
     output_format = _format_for(out, fmt)
@@ -136,7 +167,13 @@ def analyze(
         jsonl = JsonlSink(stream) if output_format is OutputFormat.jsonl else None
         try:
             result = analyze_capture(
-                capture, config, on_finding=jsonl.write if jsonl else None, progress=progress
+                capture,
+                config,
+                on_finding=jsonl.write if jsonl else None,
+                progress=progress,
+                jobs=jobs or default_jobs(),
+                keylog=secrets,
+                engine=engine.value,
             )
         except CaptureError as exc:
             raise _fail(EXIT_UNREADABLE, str(exc)) from None
@@ -147,7 +184,12 @@ def analyze(
             render_summary(result, _console(stream))
         if not quiet and (output_format is not OutputFormat.table or out is not None):
             render_summary(result, err)
+    gate_code = 0
+    if report_dir is not None or fail_on is not None:
+        gate_code = judge_analysis(result, config, report_dir, fail_on, quiet=quiet)
     _finish(result)
+    if gate_code:
+        raise typer.Exit(gate_code)
 
 
 @contextlib.contextmanager
@@ -170,6 +212,8 @@ def _progress_bar(capture: Path, console: Console) -> Iterator[ProgressCallback 
 def _finish(result: AnalysisResult) -> None:
     if result.damage is not None:
         raise typer.Exit(EXIT_DAMAGED)
+    if result.skipped:
+        raise typer.Exit(EXIT_SKIPPED)
 
 
 @app.command()
@@ -179,6 +223,18 @@ def version() -> None:
 
 
 # Sub-commands, each in its own module: one import and one register(app) call per module.
+from leaktrace.cli_policy import register as register_policy  # noqa: E402
+
+register_policy(app)
+from leaktrace.cli_proxy import register as register_proxy  # noqa: E402
+
+register_proxy(app)
+from leaktrace.cli_corpus import register as register_corpus  # noqa: E402
+
+register_corpus(app)
+from leaktrace.cli_signatures import register as register_signatures  # noqa: E402
+
+register_signatures(app)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from leaktrace.decoders import DecodeLimits, extract_fields
 from leaktrace.detectors import DetectorSet
 from leaktrace.masking import mask_value
 from leaktrace.profile import DeviceProfile
-from leaktrace.signatures.loader import SignatureSet, load_signatures
+from leaktrace.signatures.loader import SignatureSet, load_signatures, with_user_dirs
 from leaktrace.summary import Summary
 from leaktrace.types import Attribution, Detection, Diagnostic, Finding, Message
 
@@ -43,7 +43,7 @@ class PipelineConfig:
         reveal: bool = False,
     ) -> PipelineConfig:
         return cls(
-            signatures=load_signatures(list(signature_dirs) if signature_dirs else None),
+            signatures=load_signatures(with_user_dirs(signature_dirs)),
             device=device,
             app=app,
             reveal=reveal,

@@ -23,6 +23,7 @@ def report_record(result: AnalysisResult) -> dict[str, Any]:
         "frames": result.frames,
         "complete": result.complete,
         "damage": diagnostic_record(result.damage) if result.damage else None,
+        "skipped": [diagnostic_record(d) for d in result.skipped],
         "coverage": coverage_record(result.coverage),
         "summary": summary_record(result.summary),
         "findings": [finding_record(f) for f in result.findings],

@@ -50,6 +50,12 @@ def render_summary(result: AnalysisResult, console: Console) -> None:
             f"[bold yellow]capture damaged{where}: {result.damage.detail}; "
             "findings before that point are reported[/]"
         )
+    if result.skipped:
+        first = result.skipped[0]
+        console.print(
+            f"[bold yellow]capture damaged: {len(result.skipped)} damaged ranges skipped, "
+            f"the first at byte {first.offset} ({first.detail}); reading went on after each[/]"
+        )
 
 
 def coverage_line(cov: Coverage) -> str:

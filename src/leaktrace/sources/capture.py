@@ -8,6 +8,7 @@ whole.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,19 +18,34 @@ from leaktrace.sources.fragments import FragmentReassembler
 from leaktrace.sources.packets import decode_frame
 from leaktrace.sources.pcap import CaptureError, CaptureReader
 from leaktrace.sources.sessions import FlowSession
+from leaktrace.tls.keylog import KeyLog
 from leaktrace.types import Coverage, Diagnostic, Message
 
-__all__ = ["CaptureError", "CaptureSource"]
+__all__ = ["CaptureError", "CaptureSource", "flow_partition"]
 
 ProgressCallback = Callable[[int, int], None]  # (bytes read, file size)
 PROGRESS_EVERY = 4096  # frames between progress callbacks
+DNS_PORT = 53
+
+
+def flow_partition(src: str, sport: int, dst: str, dport: int, proto: int, count: int) -> int:
+    """Which of ``count`` partitions owns a flow: the same for both directions and every process.
+
+    CRC-32 rather than ``hash()``, whose string hashing is salted per process, so
+    workers started any way agree on who owns what.
+    """
+    a, b = f"{src}/{sport}", f"{dst}/{dport}"
+    if b < a:
+        a, b = b, a
+    return zlib.crc32(f"{a}/{b}/{proto}".encode()) % count
 
 
 class CaptureSource:
     """Iterate a pcap/pcapng file as Messages and Diagnostics.
 
-    After iteration, ``coverage`` says how much was read and ``damage`` where
-    reading stopped early (``None`` when the file was read to its end).
+    After iteration, ``coverage`` says how much was read, ``anomalies`` which
+    damaged byte ranges were skipped, and ``damage`` where reading stopped
+    early (``None`` when the file was read to its end).
     """
 
     def __init__(
@@ -39,16 +55,29 @@ class CaptureSource:
         progress: ProgressCallback | None = None,
         idle_timeout: float = 300.0,
         max_flows: int = 100_000,
+        partition: tuple[int, int] | None = None,
+        keylog: KeyLog | None = None,
     ) -> None:
         self.path = Path(path)
+        # TLS secrets from --keylog; pcapng Decryption Secrets Blocks are added as read.
+        self.keylog = keylog if keylog is not None else KeyLog()
         self._reader = CaptureReader(self.path)  # raises CaptureError for unreadable input
         self._progress = progress
         self._idle_timeout = idle_timeout
         self._max_flows = max_flows
+        # (index, count): only flows that flow_partition assigns to index are analyzed;
+        # the file-wide records (damage, skipped ranges) are reported by index 0 alone.
+        if partition is not None and not 0 <= partition[0] < partition[1]:
+            raise ValueError(f"partition {partition} is not (index, count) with index < count")
+        self._partition = partition
         self.coverage = Coverage()
         self.dns_map = DnsMap()
         self.frames = 0
         self.damage: Diagnostic | None = None
+        # Damaged byte ranges read past (capture_skipped, with offsets), and their totals.
+        self.anomalies: list[Diagnostic] = []
+        self.skipped_ranges = 0
+        self.skipped_bytes = 0
 
     @property
     def size(self) -> int:
@@ -60,30 +89,68 @@ class CaptureSource:
         frags = FragmentReassembler()
         origin = f"pcap:{self.path.name}"
         progress = self._progress
+        part = self._partition
+        primary = part is None or part[0] == 0
         frames = 0
+        secrets_seen = 0
         for frame in reader:
             frames += 1
+            if len(reader.decryption_secrets) != secrets_seen:
+                for stype, secrets in reader.decryption_secrets[secrets_seen:]:
+                    self.keylog.add_secrets_block(stype, bytes(secrets))
+                secrets_seen = len(reader.decryption_secrets)
             if progress is not None and frames % PROGRESS_EVERY == 0:
                 progress(reader.bytes_read, reader.size)
             pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)
             if pkt is None:
                 continue
+            if (
+                part is not None
+                and pkt.sport != DNS_PORT
+                and pkt.dport != DNS_PORT
+                and flow_partition(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto, part[1])
+                != part[0]
+            ):
+                continue  # DNS reaches every partition: its answers name the others' flows
             for event in table.feed(pkt, frame.ts, frame.index):
                 yield from self._dispatch(event, origin)
         for event in table.close_all():
             yield from self._dispatch(event, origin)
         self.frames = frames
-        if frags.evicted:
+        if frags.evicted and primary:
             yield Diagnostic("ip_fragments_dropped", f"{frags.evicted} incomplete datagrams")
+        if table.evicted:
+            yield Diagnostic(
+                "flow_limit",
+                f"{table.evicted} flows closed early to stay under max_flows={table.max_flows}; "
+                "their data up to then was analyzed",
+            )
+        self.anomalies = reader.anomalies
+        self.skipped_ranges = reader.skipped_ranges
+        self.skipped_bytes = reader.skipped_bytes
         self.damage = reader.damage
-        if self.damage is not None:
-            yield self.damage
+        if primary:
+            yield from self.keylog.diagnostics
+            yield from self.anomalies
+            if self.damage is not None:
+                yield self.damage
         if progress is not None:
             progress(reader.bytes_read, reader.size)
 
     def _dispatch(
         self, event: FlowData | FlowClosed | Diagnostic, origin: str
     ) -> Iterator[Message | Diagnostic]:
+        if self._partition is not None and not isinstance(event, Diagnostic):
+            key, (index, count) = event.flow.key, self._partition
+            if (
+                flow_partition(key.orig_h, key.orig_p, key.resp_h, key.resp_p, key.proto, count)
+                != index
+            ):
+                # Another partition's DNS flow: learn the names it answers, report nothing.
+                if isinstance(event, FlowData):
+                    for _ in self._session(event.flow, origin).on_data(event):
+                        pass
+                return
         if isinstance(event, FlowData):
             yield from self._session(event.flow, origin).on_data(event)
         elif isinstance(event, FlowClosed):
@@ -96,7 +163,7 @@ class CaptureSource:
     def _session(self, flow: FlowState, origin: str) -> FlowSession:
         session = flow.context
         if session is None:
-            session = FlowSession(flow, origin, self.dns_map)
+            session = FlowSession(flow, origin, self.dns_map, self.keylog)
             flow.context = session
         assert isinstance(session, FlowSession)
         return session

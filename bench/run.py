@@ -1,0 +1,309 @@
+"""The benchmark: leaktrace against the tools people script instead, on one synthetic capture.
+
+    python -m bench                      # 200 MB capture, leaktrace at 1 and 2 jobs, peers
+    python -m bench --size-mb 50 --jobs 1 --skip-tshark
+    python -m bench --scale              # adds 1 GB and 5 GB captures and a SYN flood (memory)
+
+In one run and on the same file it measures ``leaktrace analyze`` (full
+pipeline, default options, JSONL out), ``tshark`` HTTP field extraction piped
+into a regex scan, and scapy's ``PcapReader`` with per-packet dissection on
+a slice (extrapolated, and marked so). A fast wrong answer does not count:
+leaktrace's findings are checked against the identifiers the generator
+planted, and the runs at several job counts against each other. Prints a
+table and writes ``bench/results/<date>-<size>mb.json``; exits 1 when a check
+fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.gencap import generate
+from bench.machine import machine_info
+from bench.measure import Measured, run_measured
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / "work"
+RESULTS = ROOT / "bench" / "results"
+SCALE_SIZES_MB = (1000, 5000)
+SYN_FLOOD_FLOWS = 1_000_000
+SYN_FLOOD_BASE_MB = 50
+
+
+@dataclass(slots=True)
+class Row:
+    """One tool on one capture."""
+
+    tool: str
+    capture_mb: float
+    frames: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    extrapolated: bool = False
+    check: str = ""  # PASS / FAIL / "" (no check for peers), with a reason
+    found: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.capture_mb / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def packets_per_s(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def record(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["mb_per_s"] = round(self.mb_per_s, 2)
+        out["packets_per_s"] = round(self.packets_per_s)
+        return out
+
+
+def ensure_capture(size_mb: float, seed: int, syn_flood: int = 0) -> tuple[Path, dict[str, Any]]:
+    """The generated capture for this size and seed, made once and reused."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    name = f"gencap-{size_mb:g}mb-s{seed}" + (f"-syn{syn_flood}" if syn_flood else "")
+    path = WORK / f"{name}.pcap"
+    manifest_path = path.with_suffix(".manifest.json")
+    if path.is_file() and manifest_path.is_file():
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        if manifest.get("bytes") == path.stat().st_size:
+            return path, manifest
+    print(f"generating {path.name} ...", file=sys.stderr, flush=True)
+    return path, generate(path, size_mb, seed, syn_flood)
+
+
+def leaktrace_exe() -> str:
+    here = Path(sys.executable).parent / "leaktrace"
+    return str(here) if here.is_file() else (shutil.which("leaktrace") or "leaktrace")
+
+
+def digest_findings(path: Path) -> tuple[Counter[str], str]:
+    """Counts by type and an order-independent digest of the JSONL, read as a stream.
+
+    The bench process must stay small: a child's peak RSS as the kernel reports
+    it is never below the peak of the process that started it.
+    """
+    found: Counter[str] = Counter()
+    total = 0
+    if path.is_file():
+        with path.open("rb") as stream:
+            for line in stream:
+                found[json.loads(line)["type"]] += 1
+                digest = hashlib.sha256(line.rstrip(b"\n")).digest()[:8]
+                total = (total + int.from_bytes(digest, "big")) % (1 << 64)
+    return found, f"{sum(found.values())}:{total:016x}"
+
+
+def run_leaktrace(capture: Path, manifest: dict[str, Any], jobs: int, out: Path) -> tuple[Row, str]:
+    command = [leaktrace_exe(), "analyze", str(capture), "--format", "jsonl"]
+    command += ["--out", str(out), "--quiet", "--jobs", str(jobs)]
+    out.unlink(missing_ok=True)
+    measured = run_measured([command])
+    found, digest = digest_findings(out)
+    row = _row(f"leaktrace analyze --jobs {jobs}", manifest, measured)
+    row.found = dict(found)
+    row.check = check_planted(manifest["planted"], found, measured)
+    return row, digest
+
+
+def check_planted(planted: dict[str, int], found: Counter[str], measured: Measured) -> str:
+    """PASS when every planted identifier was found (and nothing of those types twice)."""
+    if not measured.ok:
+        return f"FAIL: exit {measured.returncodes} {measured.stderr.strip()[-200:]}"
+    wrong = [f"{k} {found.get(k, 0)}/{n}" for k, n in sorted(planted.items()) if found.get(k) != n]
+    return "FAIL: " + ", ".join(wrong) if wrong else "PASS"
+
+
+def run_tshark(capture: Path, manifest: dict[str, Any]) -> Row:
+    tshark = shutil.which("tshark")
+    assert tshark is not None
+    fields = ["-e", "http.host", "-e", "http.request.uri", "-e", "http.file_data"]
+    extract = [tshark, "-r", str(capture), "-Y", "http.request", "-T", "fields", *fields]
+    scan = [sys.executable, "-m", "bench.regex_scan"]
+    out = WORK / f"{capture.stem}.tshark.json"
+    measured = run_measured([extract, scan], stdout=out, cwd=ROOT)
+    row = _row("tshark -T fields | regex", manifest, measured)
+    if measured.ok:
+        report = json.loads(out.read_text())
+        row.found = report["matches"]
+        row.note = f"{report['lines']} requests, {report['patterns']} regexes"
+    else:
+        row.check = f"FAIL: exit {measured.returncodes}"
+    return row
+
+
+def run_scapy(capture: Path, manifest: dict[str, Any], limit_mb: float) -> Row:
+    command = [sys.executable, "-m", "bench.scapy_peer", str(capture), "--limit-mb", str(limit_mb)]
+    out = WORK / f"{capture.stem}.scapy.json"
+    measured = run_measured([command], stdout=out, cwd=ROOT)
+    if not measured.ok:
+        row = _row("scapy PcapReader + dissect", manifest, measured)
+        row.check = f"FAIL: exit {measured.returncodes}"
+        return row
+    report = json.loads(out.read_text())
+    scale = manifest["bytes"] / report["bytes"]  # the whole file at the slice's rate
+    return Row(
+        tool="scapy PcapReader + dissect",
+        capture_mb=manifest["bytes"] / 1e6,
+        frames=manifest["frames"],
+        wall_s=report["seconds"] * scale,
+        cpu_s=report["seconds"] * scale,
+        peak_rss_mb=measured.peak_rss_mb,
+        extrapolated=True,
+        found={k: round(v * scale) for k, v in report["matches"].items()},
+        note=f"measured on the first {report['bytes'] / 1e6:.0f} MB "
+        f"({report['packets']} packets) in {report['seconds']:.1f} s",
+    )
+
+
+def _row(tool: str, manifest: dict[str, Any], measured: Measured) -> Row:
+    return Row(
+        tool=tool,
+        capture_mb=manifest["bytes"] / 1e6,
+        frames=manifest["frames"],
+        wall_s=measured.wall_s,
+        cpu_s=measured.cpu_s,
+        peak_rss_mb=measured.peak_rss_mb,
+    )
+
+
+def table(rows: list[Row], baseline: Row | None) -> str:
+    head = f"{'tool':<30} {'MB/s':>8} {'pkts/s':>10} {'wall s':>8} {'RSS MB':>7} {'ratio':>7}"
+    head += "  check"
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        ratio = ""
+        peer = not row.tool.startswith("leaktrace")
+        if baseline is not None and peer and row.mb_per_s > 0:
+            ratio = f"{baseline.mb_per_s / row.mb_per_s:6.1f}x"
+        mark = "*" if row.extrapolated else " "
+        lines.append(
+            f"{row.tool:<30} {row.mb_per_s:>7.1f}{mark} {row.packets_per_s:>10.0f} "
+            f"{row.wall_s:>8.1f} {row.peak_rss_mb:>7.0f} {ratio:>7}  {row.check}"
+        )
+    lines.append(
+        f"ratio: {baseline.tool if baseline else 'leaktrace'} MB/s / the peer's; "
+        "* extrapolated from a slice; RSS: largest process (a pipeline: its processes added)"
+    )
+    return "\n".join(lines)
+
+
+def bench_capture(
+    size_mb: float,
+    seed: int,
+    jobs: list[int],
+    args: argparse.Namespace,
+    syn_flood: int = 0,
+    peers: bool = True,
+) -> dict[str, Any]:
+    capture, manifest = ensure_capture(size_mb, seed, syn_flood)
+    rows: list[Row] = []
+    outputs: dict[int, str] = {}
+    for n in jobs:
+        print(f"leaktrace --jobs {n} on {capture.name} ...", file=sys.stderr, flush=True)
+        row, digest = run_leaktrace(capture, manifest, n, WORK / f"{capture.stem}.j{n}.jsonl")
+        rows.append(row)
+        outputs[n] = digest
+    base = jobs[0]
+    for n in jobs[1:]:
+        if outputs[n] != outputs[base] and rows[jobs.index(n)].check == "PASS":
+            rows[jobs.index(n)].check = f"FAIL: findings differ from --jobs {base}"
+    if peers and not args.skip_tshark:
+        if shutil.which("tshark"):
+            print("tshark peer ...", file=sys.stderr, flush=True)
+            rows.append(run_tshark(capture, manifest))
+        else:
+            print("tshark not installed: skipped (make tools)", file=sys.stderr)
+    if peers and not args.skip_scapy:
+        print("scapy peer (slice) ...", file=sys.stderr, flush=True)
+        rows.append(run_scapy(capture, manifest, args.scapy_mb))
+    print(
+        f"\n{capture.name}: {manifest['bytes'] / 1e6:.0f} MB, {manifest['frames']} frames, "
+        f"{manifest['flows']} flows, planted {manifest['planted']}"
+        + (f", {syn_flood} one-packet flows" if syn_flood else "")
+    )
+    print(table(rows, rows[0]))
+    by_jobs = {r.tool: r.mb_per_s for r in rows if r.tool.startswith("leaktrace")}
+    speedups = {}
+    if len(jobs) > 1 and rows[0].wall_s > 0:
+        for n, row in zip(jobs, rows, strict=False):
+            speedups[str(n)] = round(rows[0].wall_s / row.wall_s, 2)
+        print(f"speed-up over --jobs {base}: {speedups}")
+    ratios = {
+        peer.tool: {lt.tool: round(lt.mb_per_s / peer.mb_per_s, 2) for lt in rows[: len(jobs)]}
+        for peer in rows[len(jobs) :]
+        if peer.mb_per_s > 0
+    }
+    for peer, by_tool in ratios.items():
+        print(f"leaktrace / {peer}: " + ", ".join(f"{t}: {r}x" for t, r in by_tool.items()))
+    return {
+        "capture": capture.name,
+        "manifest": manifest,
+        "rows": [r.record() for r in rows],
+        "mb_per_s": by_jobs,
+        "speedup": speedups,
+        "ratio_vs_peers": ratios,
+    }
+
+
+def parse_jobs(text: str) -> list[int]:
+    values = [int(x) for x in text.split(",") if x.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("--jobs takes a list of counts such as 1,2")
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--size-mb", type=float, default=200.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--jobs", type=parse_jobs, default=[1, 2], help="e.g. 1,2")
+    parser.add_argument("--skip-tshark", action="store_true")
+    parser.add_argument("--skip-scapy", action="store_true")
+    parser.add_argument("--scapy-mb", type=float, default=10.0, help="slice scapy reads")
+    parser.add_argument("--scale", action="store_true", help="also 1 GB, 5 GB and a SYN flood")
+    parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
+    args = parser.parse_args(argv)
+
+    machine = machine_info()
+    runs = [bench_capture(args.size_mb, args.seed, args.jobs, args)]
+    if args.scale:
+        for size in SCALE_SIZES_MB:
+            runs.append(bench_capture(size, args.seed, args.jobs, args, peers=False))
+        flood = bench_capture(SYN_FLOOD_BASE_MB, args.seed, [1], args, SYN_FLOOD_FLOWS, False)
+        runs.append(flood)
+    machine["load_avg_1m_after"] = machine_info()["load_avg_1m"]
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": (
+            "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+        ).strip(),
+        "machine": machine,
+        "runs": runs,
+    }
+    print(
+        f"\nmachine: {machine['cpu']}, {machine['cores_usable']} cores, python "
+        f"{machine['python']}, leaktrace {machine['leaktrace']}, load "
+        f"{machine['load_avg_1m']:.2f} before / {machine['load_avg_1m_after']:.2f} after"
+    )
+    if not args.no_save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        path = RESULTS / f"{stamp}-{args.size_mb:g}mb{'-scale' if args.scale else ''}.json"
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"results: {path.relative_to(ROOT)}")
+    failed = [r for run in runs for r in run["rows"] if str(r["check"]).startswith("FAIL")]
+    return 1 if failed else 0

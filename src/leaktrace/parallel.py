@@ -1,0 +1,219 @@
+"""One capture on several cores: each worker analyzes the flows its partition owns.
+
+Every worker reads the whole file (reading is the cheap part) but keeps only
+the packets of flows whose 5-tuple hash falls in its partition, so a flow and
+all its messages stay on one worker and the findings are those of a single
+pass. DNS reaches every worker because its answers name the other workers'
+flows. The parent merges findings in timestamp order and adds up summary and
+coverage; file-wide records (damage, skipped ranges, frame count) come from
+partition 0 alone, which reports them once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from leaktrace.analyze import MAX_KEPT_DIAGNOSTICS, AnalysisResult, FindingCallback
+from leaktrace.pipeline import Pipeline, PipelineConfig
+from leaktrace.sources.capture import CaptureSource, ProgressCallback
+from leaktrace.summary import Destination, Summary
+from leaktrace.types import Coverage, Diagnostic, Finding
+
+__all__ = [
+    "MIN_PARALLEL_BYTES",
+    "PartitionResult",
+    "analyze_parallel",
+    "default_jobs",
+    "merge_coverage",
+    "merge_summaries",
+    "run_partition",
+]
+
+#: Below this size a capture is done before extra workers have started.
+MIN_PARALLEL_BYTES = 8 << 20
+_PROGRESS_POLL_S = 0.25
+
+
+def default_jobs() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(slots=True)
+class PartitionResult:
+    """What one worker sends back: everything ``AnalysisResult`` needs, for its flows."""
+
+    index: int
+    capture_bytes: int
+    frames: int
+    findings: list[Finding]
+    summary: Summary
+    coverage: Coverage
+    diagnostics: list[Diagnostic]
+    setup_diagnostics: tuple[Diagnostic, ...]
+    damage: Diagnostic | None = None
+    skipped: list[Diagnostic] = field(default_factory=list)
+
+
+def run_partition(
+    path: str,
+    config: PipelineConfig,
+    index: int,
+    count: int,
+    progress: ProgressCallback | None = None,
+) -> PartitionResult:
+    """Analyze the flows of one partition; the unit of work of a worker process."""
+    source = CaptureSource(path, partition=(index, count), progress=progress)
+    pipeline = Pipeline(config)
+    findings: list[Finding] = []
+    diagnostics: list[Diagnostic] = []
+    for item in pipeline.run(source):
+        if isinstance(item, Finding):
+            findings.append(item)
+        elif len(diagnostics) < MAX_KEPT_DIAGNOSTICS:
+            diagnostics.append(item)
+    return PartitionResult(
+        index=index,
+        capture_bytes=source.size,
+        frames=source.frames,
+        findings=findings,
+        summary=pipeline.summary,
+        coverage=source.coverage,
+        diagnostics=diagnostics,
+        setup_diagnostics=pipeline.setup_diagnostics,
+        damage=source.damage,
+        skipped=list(source.anomalies),
+    )
+
+
+# Handed to forked workers by inheritance rather than by pickling per task.
+_shared: dict[str, Any] = {}
+_fork_lock = threading.Lock()
+
+
+def _worker(index: int, count: int) -> PartitionResult:
+    progress = None
+    counter = _shared.get("counter")
+    if index == 0 and counter is not None:
+
+        def progress(done: int, total: int) -> None:
+            counter.value = done
+
+    return run_partition(_shared["path"], _shared["config"], index, count, progress)
+
+
+def analyze_parallel(
+    path: str | os.PathLike[str],
+    config: PipelineConfig,
+    jobs: int,
+    *,
+    on_finding: FindingCallback | None = None,
+    progress: ProgressCallback | None = None,
+) -> AnalysisResult:
+    """Analyze one pcap/pcapng with ``jobs`` worker processes; the result equals a single pass.
+
+    Findings reach ``on_finding`` after all workers finish, in timestamp order.
+    Raises ``CaptureError`` (before any worker starts) when the file cannot be read.
+    """
+    probe = CaptureSource(path)  # fails early, in this process, on an unreadable file
+    size = probe.size
+    ctx = mp.get_context("fork")
+    counter = ctx.Value("q", 0, lock=False) if progress is not None else None
+    with _fork_lock:
+        _shared.update(path=str(path), config=config, counter=counter)
+        try:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                futures = [pool.submit(_worker, i, jobs) for i in range(jobs)]
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(
+                        pending, timeout=_PROGRESS_POLL_S, return_when=FIRST_EXCEPTION
+                    )
+                    if any(f.exception() is not None for f in done):
+                        break
+                    if progress is not None and counter is not None:
+                        progress(counter.value, size)
+                parts = [f.result() for f in futures]
+        finally:
+            _shared.clear()
+    if progress is not None:
+        progress(size, size)
+    result = merge_partitions(str(path), parts)
+    if on_finding is not None:
+        for finding in result.findings:
+            on_finding(finding)
+    return result
+
+
+def merge_partitions(capture: str, parts: Sequence[PartitionResult]) -> AnalysisResult:
+    """One ``AnalysisResult`` from the partitions of a capture, as a single pass would give."""
+    parts = sorted(parts, key=lambda p: p.index)
+    first = parts[0]
+    findings = sorted(
+        (f for p in parts for f in p.findings), key=lambda f: (f.ts, f.flow, f.trans_depth)
+    )
+    diagnostics = list(first.setup_diagnostics)
+    for part in parts:
+        for diag in part.diagnostics:
+            if len(diagnostics) >= MAX_KEPT_DIAGNOSTICS:
+                break
+            diagnostics.append(diag)
+    summary = merge_summaries([p.summary for p in parts])
+    for diag in first.setup_diagnostics:  # every worker counted the setup problems once
+        summary.diagnostics[diag.name] -= len(parts) - 1
+    return AnalysisResult(
+        capture=capture,
+        capture_bytes=first.capture_bytes,
+        frames=first.frames,
+        findings=findings,
+        summary=summary,
+        coverage=merge_coverage([p.coverage for p in parts]),
+        diagnostics=diagnostics,
+        damage=first.damage,
+        skipped=list(first.skipped),
+    )
+
+
+def merge_summaries(summaries: Sequence[Summary]) -> Summary:
+    """Add up per-worker summaries; a destination seen by several keeps its earliest time."""
+    out = Summary()
+    for part in summaries:
+        out.findings += part.findings
+        out.messages += part.messages
+        out.types.update(part.types)
+        out.diagnostics.update(part.diagnostics)
+        for key, dest in part.destinations.items():
+            mine = out.destinations.get(key)
+            if mine is None:
+                mine = Destination(
+                    dest.host, dest.party, dest.sdk, dest.basis, first_ts=dest.first_ts
+                )
+                out.destinations[key] = mine
+            mine.first_ts = min(mine.first_ts, dest.first_ts)
+            mine.messages += dest.messages
+            mine.transports |= dest.transports
+            mine.types.update(dest.types)
+    return out
+
+
+def merge_coverage(parts: Sequence[Coverage]) -> Coverage:
+    out = Coverage()
+    for cov in parts:
+        out.flows += cov.flows
+        out.flows_decoded += cov.flows_decoded
+        out.flows_opaque += cov.flows_opaque
+        out.bytes_outbound += cov.bytes_outbound
+        out.bytes_decoded += cov.bytes_decoded
+        out.bytes_opaque += cov.bytes_opaque
+        for reason, n in cov.opaque_reasons.items():
+            out.opaque_reasons[reason] = out.opaque_reasons.get(reason, 0) + n
+    return out

@@ -1,0 +1,109 @@
+"""The benchmark harness (``bench/``): measurement, the peer's scan, generation, one full run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.gencap import generate  # noqa: E402
+from bench.measure import run_measured  # noqa: E402
+from bench.regex_scan import load_patterns, scan  # noqa: E402
+from bench.run import Row, check_planted, table  # noqa: E402
+
+
+def _alloc(mb: int) -> list[str]:
+    return [sys.executable, "-c", f"b = bytearray({mb} << 20); b[::4096] = b'x' * len(b[::4096])"]
+
+
+def _measure_from_a_small_process(commands: list[list[str]]) -> dict[str, float]:
+    """Measured from a fresh interpreter: a child's peak counts its parent's (pytest's) peak."""
+    code = (
+        "import json, sys; from bench.measure import run_measured; "
+        "m = run_measured(json.loads(sys.argv[1])); "
+        "print(json.dumps({'rss': m.peak_rss_mb, 'ok': m.ok}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(commands)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
+def test_peak_rss_is_per_process_and_adds_up_in_a_pipeline() -> None:
+    one = _measure_from_a_small_process([_alloc(80)])
+    assert one["ok"] and 80 <= one["rss"] < 130
+    reader = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+    two = _measure_from_a_small_process([_alloc(80), reader])
+    assert two["ok"] and two["rss"] > one["rss"] + 5  # the reader's own memory on top
+    failed = run_measured([[sys.executable, "-c", "raise SystemExit(3)"]])
+    assert failed.returncodes == [3] and not failed.ok
+
+
+def test_pipeline_passes_data_through(tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    produce = [sys.executable, "-c", "print('a\\nb\\nc')"]
+    count = [sys.executable, "-c", "import sys; print(len(sys.stdin.readlines()))"]
+    measured = run_measured([produce, count], stdout=out)
+    assert measured.ok and out.read_text().strip() == "3"
+
+
+def test_peer_scan_uses_the_identifier_regexes() -> None:
+    patterns = load_patterns()
+    kinds = {kind for kind, _ in patterns}
+    assert {"imei", "phone", "location"} <= kinds
+    counts = scan(
+        ['h\t/x\t{"imei": "860000000000025", "lat": 39.9089}\n', "h\t/y\tmobile=13800000004\n"],
+        patterns,
+    )
+    assert counts["imei"] == 1 and counts["location"] == 1 and counts["phone"] == 1
+
+
+def test_generator_is_deterministic_and_floods_in_the_middle(tmp_path: Path) -> None:
+    a, b, f = tmp_path / "a.pcap", tmp_path / "b.pcap", tmp_path / "f.pcap"
+    ma = generate(a, 0.3, seed=5)
+    generate(b, 0.3, seed=5)
+    assert a.read_bytes() == b.read_bytes()
+    mf = generate(f, 0.3, seed=5, syn_flood=500)
+    assert mf["planted"] == ma["planted"] and mf["syn_flood"] == 500
+    assert mf["frames"] == ma["frames"] + 500
+    assert f.stat().st_size == mf["bytes"]
+
+
+def test_check_requires_every_planted_identifier() -> None:
+    measured = run_measured([[sys.executable, "-c", "pass"]])
+    planted = {"imei": 3, "phone": 1}
+    assert check_planted(planted, Counter(imei=3, phone=1), measured) == "PASS"
+    assert check_planted(planted, Counter(imei=2, phone=1), measured) == "FAIL: imei 2/3"
+
+
+def test_table_marks_extrapolated_rows_and_ratios() -> None:
+    lt = Row("leaktrace", 100.0, 1000, 2.0, 2.0, 90.0, check="PASS")
+    peer = Row("peer", 100.0, 1000, 20.0, 20.0, 50.0, extrapolated=True)
+    text = table([lt, peer], lt)
+    assert "5.0*" in text and "10.0x" in text and "PASS" in text
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed (make tools)")
+def test_one_command_run(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "bench", "--size-mb", "3", "--jobs", "1,2"]
+    command += ["--scapy-mb", "0.3", "--no-save"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    rows = [line for line in lines if line.startswith(("leaktrace analyze", "tshark -T", "scapy"))]
+    assert len(rows) == 4
+    assert rows[0].endswith("PASS") and rows[1].endswith("PASS")
+    assert "x" in rows[2] and "*" in rows[3]  # a ratio against tshark; scapy extrapolated
+    manifest = json.loads((ROOT / "bench" / "work" / "gencap-3mb-s7.manifest.json").read_text())
+    assert manifest["planted"]["imei"] > 0

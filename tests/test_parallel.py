@@ -1,0 +1,198 @@
+"""--jobs for one capture: flows split over worker processes give the findings of one pass."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from leaktrace.analyze import AnalysisResult, analyze_capture
+from leaktrace.cli import app
+from leaktrace.declaration import load_declaration
+from leaktrace.parallel import (
+    MIN_PARALLEL_BYTES,
+    analyze_parallel,
+    default_jobs,
+    merge_coverage,
+    run_partition,
+)
+from leaktrace.pipeline import PipelineConfig
+from leaktrace.profile import load_device
+from leaktrace.sources.capture import CaptureSource, flow_partition
+from leaktrace.types import Coverage, Finding
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "captures" / "demo.pcap"
+DATA = ROOT / "tests" / "data"
+
+
+def _gencap() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gencap", ROOT / "bench" / "gencap.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def config() -> PipelineConfig:
+    return PipelineConfig.load(
+        device=load_device(ROOT / "captures" / "device.yaml"),
+        app=load_declaration(ROOT / "captures" / "app.yaml"),
+    )
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """A capture just over the parallel threshold, with DNS-named TLS flows and planted values."""
+    path = tmp_path_factory.mktemp("gen") / "gen.pcap"
+    manifest = _gencap().generate(path, MIN_PARALLEL_BYTES / 1e6 + 0.5, seed=11)
+    return path, manifest
+
+
+def _key(f: Finding) -> tuple[object, ...]:
+    return (f.ts, f.flow, f.trans_depth, f.type, f.where, f.value, f.form, f.method)
+
+
+def assert_same(one: AnalysisResult, many: AnalysisResult) -> None:
+    assert sorted(many.findings, key=_key) == sorted(one.findings, key=_key)
+    assert many.coverage == one.coverage
+    assert many.frames == one.frames
+    assert many.damage == one.damage
+    assert many.skipped == one.skipped
+    assert many.summary.messages == one.summary.messages
+    assert many.summary.types == one.summary.types
+    assert +many.summary.diagnostics == +one.summary.diagnostics
+    mine = {k: v.as_dict() for k, v in many.summary.destinations.items()}
+    assert mine == {k: v.as_dict() for k, v in one.summary.destinations.items()}
+
+
+@given(
+    st.ip_addresses(v=4).map(str),
+    st.integers(0, 65535),
+    st.ip_addresses().map(str),
+    st.integers(0, 65535),
+    st.sampled_from([6, 17]),
+    st.integers(1, 64),
+)
+def test_partition_is_the_same_both_ways_and_in_range(
+    a: str, pa: int, b: str, pb: int, proto: int, count: int
+) -> None:
+    part = flow_partition(a, pa, b, pb, proto, count)
+    assert 0 <= part < count
+    assert flow_partition(b, pb, a, pa, proto, count) == part
+
+
+def test_partitions_spread_flows() -> None:
+    counts = [0, 0]
+    for port in range(1000, 3000):
+        counts[flow_partition("10.0.0.1", port, "10.0.0.2", 443, 6, 2)] += 1
+    assert min(counts) > 800  # neither worker idles
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_demo_capture_gives_the_same_result(config: PipelineConfig, jobs: int) -> None:
+    one = analyze_capture(DEMO, config)
+    many = analyze_parallel(DEMO, config, jobs)
+    assert one.findings, "the demo capture has findings to compare"
+    assert_same(one, many)
+    assert [_key(f) for f in many.findings] == sorted(_key(f) for f in many.findings)
+
+
+def test_synthetic_capture_finds_every_planted_identifier(
+    config: PipelineConfig, synthetic: tuple[Path, dict[str, object]]
+) -> None:
+    path, manifest = synthetic
+    one = analyze_capture(path, config, jobs=1)
+    many = analyze_capture(path, config, jobs=2)  # above the threshold: really parallel
+    assert_same(one, many)
+    found: dict[str, int] = {}
+    for f in many.findings:
+        found[f.type] = found.get(f.type, 0) + 1
+    assert found == manifest["planted"]
+    # TLS flows are named only by the DNS answers, which every worker must have seen.
+    dns_named = {f.host for f in many.findings if f.transport == "tls"}
+    assert all(dns_named)
+
+
+def test_each_flow_is_analyzed_by_exactly_one_partition(
+    config: PipelineConfig, synthetic: tuple[Path, dict[str, object]]
+) -> None:
+    path, _ = synthetic
+    whole = analyze_capture(path, config)
+    parts = [run_partition(str(path), config, i, 3) for i in range(3)]
+    flows = [{f.flow for f in p.findings} for p in parts]
+    assert all(flows)
+    assert not (flows[0] & flows[1]) and not (flows[1] & flows[2]) and not (flows[0] & flows[2])
+    assert sorted((f for p in parts for f in p.findings), key=_key) == sorted(
+        whole.findings, key=_key
+    )
+    assert merge_coverage([p.coverage for p in parts]) == whole.coverage
+
+
+@pytest.mark.parametrize("name", ["truncated.pcap", "reorder_retx.pcap", "ipv4_frag.pcap"])
+def test_edge_captures_match(config: PipelineConfig, name: str) -> None:
+    one = analyze_capture(DATA / name, config)
+    many = analyze_parallel(DATA / name, config, 2)
+    assert_same(one, many)
+    if name == "truncated.pcap":
+        assert many.damage is not None
+        damage = [d for d in many.diagnostics if d == many.damage]
+        assert len(damage) == 1  # reported once, not once per worker
+
+
+def test_unreadable_capture_fails_before_any_worker(tmp_path: Path, config: PipelineConfig) -> None:
+    from leaktrace.sources.pcap import CaptureError
+
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"not a capture at all")
+    with pytest.raises(CaptureError):
+        analyze_parallel(bad, config, 2)
+
+
+def test_bad_partition_is_refused() -> None:
+    with pytest.raises(ValueError):
+        CaptureSource(DEMO, partition=(2, 2))
+
+
+def test_progress_reaches_the_end(config: PipelineConfig) -> None:
+    seen: list[tuple[int, int]] = []
+    analyze_parallel(DEMO, config, 2, progress=lambda done, total: seen.append((done, total)))
+    size = DEMO.stat().st_size
+    assert seen[-1] == (size, size)
+
+
+def test_merge_coverage_adds_reasons() -> None:
+    a = Coverage(flows=2, flows_opaque=1, opaque_reasons={"tls_without_keys": 1})
+    b = Coverage(flows=3, flows_opaque=2, opaque_reasons={"tls_without_keys": 1, "x": 1})
+    merged = merge_coverage([a, b])
+    assert merged.flows == 5 and merged.opaque_reasons == {"tls_without_keys": 2, "x": 1}
+
+
+def test_default_jobs_is_the_usable_cores() -> None:
+    assert 1 <= default_jobs() <= (os.cpu_count() or 1)
+
+
+def test_cli_jobs_gives_the_same_jsonl(
+    tmp_path: Path, synthetic: tuple[Path, dict[str, object]]
+) -> None:
+    path, _ = synthetic
+    runner = CliRunner()
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}.jsonl"
+        result = runner.invoke(
+            app, ["analyze", str(path), "--out", str(out), "--quiet", "--jobs", jobs]
+        )
+        assert result.exit_code == 0, result.output
+        outputs.append(sorted(out.read_text().splitlines()))
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]) > 100
+    assert all(json.loads(line)["value"].count("*") for line in outputs[0][:20])  # masked
