@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from leaktrace.protocols.dns import parse_dns, split_tcp_dns
 from leaktrace.protocols.quic import QuicHelloReader
@@ -261,19 +262,8 @@ class FlowSession:
                     self.dns_map.learn(rec.value, asked or rec.name)
             return
         for question in packet.questions:
-            self.depth += 1
-            yield Message(
-                ts=ts,
-                flow=self.flow.key,
-                community_id=self.flow.community_id,
-                transport="dns",
-                kind=MessageKind.DNS,
-                host=question.qname,
-                host_basis="qname",
-                origin=f"{self._origin}#{frame}",
-                trans_depth=self.depth,
-                dns=question,
-            )
+            named: tuple[str | None, HostBasis] = (question.qname, "qname")
+            yield self._message(MessageKind.DNS, "dns", named, ts, frame, dns=question)
 
     def _on_tcp_dns_bytes(
         self, data: bytes, ts: float, frame: int, from_client: bool = True
@@ -394,68 +384,32 @@ class FlowSession:
     def _http_message(
         self, req: HttpRequest, ts: float, frame: int, transport: Transport = "http"
     ) -> Message:
-        self.depth += 1
         host, basis = _http_host(req)
         if host is None:
             host, basis = self._sni_or_name()
-        return Message(
-            ts=ts,
-            flow=self.flow.key,
-            community_id=self.flow.community_id,
-            transport=transport,
-            kind=MessageKind.HTTP,
-            host=host,
-            host_basis=basis,
-            origin=f"{self._origin}#{frame}",
-            trans_depth=self.depth,
-            http=req,
-        )
+        return self._message(MessageKind.HTTP, transport, (host, basis), ts, frame, http=req)
 
     def _tls_message(
         self, hello: TlsHello, ts: float, frame: int, transport: Transport, kind: MessageKind
     ) -> Message:
-        self.depth += 1
-        host: str | None
-        basis: HostBasis
-        if hello.sni:
-            host, basis = hello.sni.lower(), "sni"
-        else:
-            host, basis = self._name()
-        return Message(
-            ts=ts,
-            flow=self.flow.key,
-            community_id=self.flow.community_id,
-            transport=transport,
-            kind=kind,
-            host=host,
-            host_basis=basis,
-            origin=f"{self._origin}#{frame}",
-            trans_depth=self.depth,
-            tls=hello,
-        )
+        named = (hello.sni.lower(), "sni") if hello.sni else self._name()
+        return self._message(kind, transport, named, ts, frame, tls=hello)
 
     def _channel_message(
         self, item: ChannelParts, ts: float, frame: int, mode: str, secure: bool
     ) -> Message:
-        self.depth += 1
-        host, basis = self._last_host
-        if host is None:
-            host, basis = self._sni_or_name()
+        named = self._last_host if self._last_host[0] is not None else self._sni_or_name()
         transport: Transport
         if mode == "websocket":
             transport = "https" if secure else "http"
         else:
             transport = "tls" if secure else "tcp"
-        return Message(
-            ts=ts,
-            flow=self.flow.key,
-            community_id=self.flow.community_id,
-            transport=transport,
-            kind=MessageKind.RAW,
-            host=host,
-            host_basis=basis,
-            origin=f"{self._origin}#{frame}",
-            trans_depth=self.depth,
+        return self._message(
+            MessageKind.RAW,
+            transport,
+            named,
+            ts,
+            frame,
             payload_truncated=item.truncated,
             parts=item.parts,
         )
@@ -468,19 +422,31 @@ class FlowSession:
         return self._name()
 
     def _raw_message(self, data: bytes, ts: float, frame: int, transport: Transport) -> Message:
+        named = self._sni_or_name()
+        return self._message(MessageKind.RAW, transport, named, ts, frame, payload=data)
+
+    def _message(
+        self,
+        kind: MessageKind,
+        transport: Transport,
+        named: tuple[str | None, HostBasis],
+        ts: float,
+        frame: int,
+        **content: Any,
+    ) -> Message:
+        """Number the flow's next message and fill in what every message of this flow shares."""
         self.depth += 1
-        host, basis = self._sni_or_name()
         return Message(
             ts=ts,
             flow=self.flow.key,
             community_id=self.flow.community_id,
             transport=transport,
-            kind=MessageKind.RAW,
-            host=host,
-            host_basis=basis,
+            kind=kind,
+            host=named[0],
+            host_basis=named[1],
             origin=f"{self._origin}#{frame}",
             trans_depth=self.depth,
-            payload=data,
+            **content,
         )
 
 
