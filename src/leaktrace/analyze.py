@@ -95,6 +95,26 @@ FindingCallback = Callable[[Finding], None]
 MAX_KEPT_DIAGNOSTICS = 1000  # the rest are only counted, in summary.diagnostics
 
 
+def collect(
+    pipeline: Pipeline,
+    source: MessageSource,
+    on_finding: FindingCallback | None = None,
+    diagnostics: list[Diagnostic] | None = None,
+) -> tuple[list[Finding], list[Diagnostic]]:
+    """Run a source through the pipeline: every finding, and the first diagnostics
+    (appended to ``diagnostics`` up to the cap)."""
+    findings: list[Finding] = []
+    diagnostics = [] if diagnostics is None else diagnostics
+    for item in pipeline.run(source):
+        if isinstance(item, Finding):
+            findings.append(item)
+            if on_finding is not None:
+                on_finding(item)
+        elif len(diagnostics) < MAX_KEPT_DIAGNOSTICS:
+            diagnostics.append(item)
+    return findings, diagnostics
+
+
 def analyze_capture(
     path: str | os.PathLike[str],
     config: PipelineConfig,
@@ -129,15 +149,7 @@ def analyze_capture(
         if source.size >= MIN_PARALLEL_BYTES:
             return analyze_parallel(path, config, jobs, on_finding=on_finding, progress=progress)
     pipeline = Pipeline(config)
-    findings: list[Finding] = []
-    diagnostics: list[Diagnostic] = list(pipeline.setup_diagnostics)
-    for item in pipeline.run(source):
-        if isinstance(item, Finding):
-            findings.append(item)
-            if on_finding is not None:
-                on_finding(item)
-        elif len(diagnostics) < MAX_KEPT_DIAGNOSTICS:
-            diagnostics.append(item)
+    findings, diagnostics = collect(pipeline, source, on_finding, list(pipeline.setup_diagnostics))
     return AnalysisResult(
         capture=str(path),
         capture_bytes=source.size,

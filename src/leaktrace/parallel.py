@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from leaktrace.analyze import MAX_KEPT_DIAGNOSTICS, AnalysisResult, FindingCallback
+from leaktrace.analyze import MAX_KEPT_DIAGNOSTICS, AnalysisResult, FindingCallback, collect
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.sources.capture import CaptureSource, ProgressCallback
 from leaktrace.summary import Destination, Summary
@@ -74,13 +74,7 @@ def run_partition(
     """Analyze the flows of one partition; the unit of work of a worker process."""
     source = CaptureSource(path, partition=(index, count), progress=progress)
     pipeline = Pipeline(config)
-    findings: list[Finding] = []
-    diagnostics: list[Diagnostic] = []
-    for item in pipeline.run(source):
-        if isinstance(item, Finding):
-            findings.append(item)
-        elif len(diagnostics) < MAX_KEPT_DIAGNOSTICS:
-            diagnostics.append(item)
+    findings, diagnostics = collect(pipeline, source)
     return PartitionResult(
         index=index,
         capture_bytes=source.size,
