@@ -53,10 +53,12 @@ class PipelineConfig:
 class Pipeline:
     """Decode, detect and attribute Messages; keeps the run's summary as it goes."""
 
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, detectors: DetectorSet | None = None) -> None:
+        """``detectors`` may be reused from another run with the same signatures and
+        device: compiling them is the expensive part of building a pipeline."""
         self.config = config
         first_party = config.app.first_party if config.app else ()
-        self.detectors = DetectorSet(config.signatures, config.device)
+        self.detectors = detectors or DetectorSet(config.signatures, config.device)
         self.attributor = Attributor(config.signatures, first_party)
         self.summary = Summary()
         self.setup_diagnostics: tuple[Diagnostic, ...] = self.detectors.setup_diagnostics

@@ -15,7 +15,6 @@ twice.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import glob
 import hashlib
@@ -26,23 +25,22 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leaktrace import __version__
 from leaktrace.analyze import APP_SIDECAR, DEVICE_SIDECAR, open_source
-from leaktrace.attribution import Attributor
 from leaktrace.corpus import Engine
 from leaktrace.corpus.store import DONE_STATUSES, CaptureRow, Store
 from leaktrace.declaration import AppDeclaration, load_declaration
+from leaktrace.detectors import DetectorSet
 from leaktrace.parallel import default_jobs
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.policy.parties import share_declared
 from leaktrace.profile import DeviceProfile, load_device
 from leaktrace.signatures.loader import SignatureSet, load_signatures, with_user_dirs
 from leaktrace.sources import mitmfile
-from leaktrace.summary import Summary
 from leaktrace.types import Finding
 
 if TYPE_CHECKING:
@@ -297,34 +295,24 @@ def _declaration(stamp: tuple[str, int]) -> AppDeclaration:
 
 
 @functools.lru_cache(maxsize=16)
-def _scanning_pipeline(
-    dirs: tuple[str, ...], device: tuple[str, int] | None, reveal: bool
-) -> Pipeline:
-    config = PipelineConfig(
-        signatures=_signatures(dirs),
-        device=_device(device) if device is not None else None,
-        reveal=reveal,
-    )
-    return Pipeline(config)
+def _detectors(dirs: tuple[str, ...], device: tuple[str, int] | None) -> DetectorSet:
+    return DetectorSet(_signatures(dirs), _device(device) if device is not None else None)
 
 
 def _pipeline(options: CorpusOptions, device: Path | None, app: Path | None) -> Pipeline:
     """A pipeline for one capture that shares the compiled scanner of its device.
 
     Only the detectors are expensive and they depend on signatures and device
-    alone; the declaration shapes attribution, which is rebuilt per capture,
-    as is the summary.
+    alone; everything else, the declaration's attribution included, is per capture.
     """
-    base = _scanning_pipeline(options.signature_dirs, _stamp(device), options.reveal)
-    declaration = _declaration(stamp) if (stamp := _stamp(app)) is not None else None
-    pipeline = copy.copy(base)
-    pipeline.config = replace(base.config, app=declaration)
-    first_party = declaration.first_party if declaration else ()
-    pipeline.attributor = Attributor(base.config.signatures, first_party)
-    pipeline.summary = Summary()
-    for diag in pipeline.setup_diagnostics:
-        pipeline.summary.add_diagnostic(diag)
-    return pipeline
+    device_stamp, app_stamp = _stamp(device), _stamp(app)
+    config = PipelineConfig(
+        signatures=_signatures(options.signature_dirs),
+        device=_device(device_stamp) if device_stamp is not None else None,
+        app=_declaration(app_stamp) if app_stamp is not None else None,
+        reveal=options.reveal,
+    )
+    return Pipeline(config, _detectors(options.signature_dirs, device_stamp))
 
 
 # -- engines ----------------------------------------------------------------------
