@@ -100,14 +100,18 @@ def collect(
     source: MessageSource,
     on_finding: FindingCallback | None = None,
     diagnostics: list[Diagnostic] | None = None,
+    *,
+    keep: bool = True,
 ) -> tuple[list[Finding], list[Diagnostic]]:
-    """Run a source through the pipeline: every finding, and the first diagnostics
-    (appended to ``diagnostics`` up to the cap)."""
+    """Run a source through the pipeline: every finding (unless ``keep`` is false, when
+    they only reach ``on_finding``), and the first diagnostics (appended to
+    ``diagnostics`` up to the cap)."""
     findings: list[Finding] = []
     diagnostics = [] if diagnostics is None else diagnostics
     for item in pipeline.run(source):
         if isinstance(item, Finding):
-            findings.append(item)
+            if keep:
+                findings.append(item)
             if on_finding is not None:
                 on_finding(item)
         elif len(diagnostics) < MAX_KEPT_DIAGNOSTICS:
@@ -124,6 +128,7 @@ def analyze_capture(
     jobs: int = 1,
     keylog: KeyLog | None = None,
     engine: Engine = "native",
+    keep_findings: bool = True,
 ) -> AnalysisResult:
     """Run the whole pipeline over one capture (pcap, pcapng, HAR or mitmproxy flows).
 
@@ -134,6 +139,9 @@ def analyze_capture(
     the end, in timestamp order. ``keylog`` holds TLS secrets (pcapng
     Decryption Secrets Blocks are read as well). ``engine="tshark"`` reads
     pcap/pcapng through Wireshark's dissectors instead of the native parsers.
+    ``keep_findings=False`` leaves ``findings`` empty (the summary still counts
+    them): a sink that writes each finding as it comes then needs no memory that
+    grows with the capture.
     Raises ``CaptureError`` when the file cannot be read at all.
     """
     source: MessageSource
@@ -147,9 +155,18 @@ def analyze_capture(
         from leaktrace.parallel import MIN_PARALLEL_BYTES, analyze_parallel
 
         if source.size >= MIN_PARALLEL_BYTES:
-            return analyze_parallel(path, config, jobs, on_finding=on_finding, progress=progress)
+            return analyze_parallel(
+                path,
+                config,
+                jobs,
+                on_finding=on_finding,
+                progress=progress,
+                keep_findings=keep_findings,
+            )
     pipeline = Pipeline(config)
-    findings, diagnostics = collect(pipeline, source, on_finding, list(pipeline.setup_diagnostics))
+    findings, diagnostics = collect(
+        pipeline, source, on_finding, list(pipeline.setup_diagnostics), keep=keep_findings
+    )
     return AnalysisResult(
         capture=str(path),
         capture_bytes=source.size,

@@ -174,6 +174,12 @@ def analyze(
                 jobs=jobs or default_jobs(),
                 keylog=secrets,
                 engine=engine.value,
+                # Only the JSON document and the judgement need every finding at the end.
+                keep_findings=(
+                    output_format is OutputFormat.json
+                    or report_dir is not None
+                    or fail_on is not None
+                ),
             )
         except CaptureError as exc:
             raise _fail(EXIT_UNREADABLE, str(exc)) from None

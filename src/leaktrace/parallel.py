@@ -11,12 +11,17 @@ partition 0 alone, which reports them once.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import multiprocessing as mp
 import os
+import pickle
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from leaktrace.analyze import MAX_KEPT_DIAGNOSTICS, AnalysisResult, FindingCallback, collect
@@ -62,6 +67,7 @@ class PartitionResult:
     setup_diagnostics: tuple[Diagnostic, ...]
     damage: Diagnostic | None = None
     skipped: list[Diagnostic] = field(default_factory=list)
+    spill: str | None = None  # findings were written here instead of kept in ``findings``
 
 
 def run_partition(
@@ -70,11 +76,27 @@ def run_partition(
     index: int,
     count: int,
     progress: ProgressCallback | None = None,
+    spill: str | None = None,
 ) -> PartitionResult:
-    """Analyze the flows of one partition; the unit of work of a worker process."""
+    """Analyze the flows of one partition; the unit of work of a worker process.
+
+    With ``spill`` the findings go to that file as they are made (pickled, one
+    after another) rather than back through the pool in one list, which would
+    hold them all in memory twice.
+    """
     source = CaptureSource(path, partition=(index, count), progress=progress)
     pipeline = Pipeline(config)
-    findings, diagnostics = collect(pipeline, source)
+    if spill is None:
+        findings, diagnostics = collect(pipeline, source)
+    else:
+        with open(spill, "wb") as stream:
+            pickler = pickle.Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL)
+
+            def write(finding: Finding) -> None:
+                pickler.dump(finding)
+                pickler.clear_memo()
+
+            findings, diagnostics = collect(pipeline, source, write, keep=False)
     return PartitionResult(
         index=index,
         capture_bytes=source.size,
@@ -86,6 +108,7 @@ def run_partition(
         setup_diagnostics=pipeline.setup_diagnostics,
         damage=source.damage,
         skipped=list(source.anomalies),
+        spill=spill,
     )
 
 
@@ -102,7 +125,9 @@ def _worker(index: int, count: int) -> PartitionResult:
         def progress(done: int, total: int) -> None:
             counter.value = done
 
-    return run_partition(_shared["path"], _shared["config"], index, count, progress)
+    spill_dir = _shared.get("spill_dir")
+    spill = os.path.join(spill_dir, f"part-{index}.pickle") if spill_dir else None
+    return run_partition(_shared["path"], _shared["config"], index, count, progress, spill)
 
 
 def analyze_parallel(
@@ -112,18 +137,46 @@ def analyze_parallel(
     *,
     on_finding: FindingCallback | None = None,
     progress: ProgressCallback | None = None,
+    keep_findings: bool = True,
 ) -> AnalysisResult:
     """Analyze one pcap/pcapng with ``jobs`` worker processes; the result equals a single pass.
 
     Findings reach ``on_finding`` after all workers finish, in timestamp order.
+    With ``keep_findings=False`` the workers write them to temporary files that
+    are streamed to ``on_finding`` (merged by time, each worker's in the order
+    it made them) and the result's ``findings`` stays empty: memory does not
+    grow with the number of findings.
     Raises ``CaptureError`` (before any worker starts) when the file cannot be read.
     """
     probe = CaptureSource(path)  # fails early, in this process, on an unreadable file
     size = probe.size
     ctx = mp.get_context("fork")
     counter = ctx.Value("q", 0, lock=False) if progress is not None else None
+    with contextlib.ExitStack() as stack:
+        spill_dir = None if keep_findings else stack.enter_context(tempfile.TemporaryDirectory())
+        parts = _run_workers(str(path), config, jobs, size, counter, progress, spill_dir)
+        if progress is not None:
+            progress(size, size)
+        result = merge_partitions(str(path), parts)
+        if on_finding is not None:
+            findings = result.findings if keep_findings else _spilled(parts)
+            for finding in findings:
+                on_finding(finding)
+    return result
+
+
+def _run_workers(
+    path: str,
+    config: PipelineConfig,
+    jobs: int,
+    size: int,
+    counter: Any,
+    progress: ProgressCallback | None,
+    spill_dir: str | None,
+) -> list[PartitionResult]:
+    ctx = mp.get_context("fork")
     with _fork_lock:
-        _shared.update(path=str(path), config=config, counter=counter)
+        _shared.update(path=path, config=config, counter=counter, spill_dir=spill_dir)
         try:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
                 futures = [pool.submit(_worker, i, jobs) for i in range(jobs)]
@@ -136,16 +189,27 @@ def analyze_parallel(
                         break
                     if progress is not None and counter is not None:
                         progress(counter.value, size)
-                parts = [f.result() for f in futures]
+                return [f.result() for f in futures]
         finally:
             _shared.clear()
-    if progress is not None:
-        progress(size, size)
-    result = merge_partitions(str(path), parts)
-    if on_finding is not None:
-        for finding in result.findings:
-            on_finding(finding)
-    return result
+
+
+def _spilled(parts: Sequence[PartitionResult]) -> Iterator[Finding]:
+    """The workers' spill files merged by time, read one finding at a time."""
+    streams = [_read_spill(Path(p.spill)) for p in parts if p.spill is not None]
+    yield from heapq.merge(*streams, key=lambda f: (f.ts, f.flow, f.trans_depth))
+
+
+def _read_spill(path: Path) -> Iterator[Finding]:
+    # Written by this run's own workers into a private temporary directory.
+    with path.open("rb") as stream:
+        unpickler = pickle.Unpickler(stream)
+        while True:
+            try:
+                finding = unpickler.load()
+            except EOFError:
+                return
+            yield finding
 
 
 def merge_partitions(capture: str, parts: Sequence[PartitionResult]) -> AnalysisResult:

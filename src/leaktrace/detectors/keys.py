@@ -18,6 +18,7 @@ NEAR_WINDOW = 24
 # key, then quotes/escapes, then ':' '=' or '>' (XML), then opening quotes/brackets.
 _KEY_BEFORE = re.compile(rb"([A-Za-z0-9_$.\-]{1,40})[\s\"'\\]*[:=>][\s\"'\\\[]*\Z")
 _SUFFIX_MIN = 4
+_MEMO_MAX = 4096
 
 
 class KeyHints:
@@ -28,11 +29,13 @@ class KeyHints:
     the whole key, or ``imac`` and ``candid`` would count.
     """
 
-    __slots__ = ("_exact", "_suffixes")
+    __slots__ = ("_exact", "_memo", "_suffixes")
 
     def __init__(self, hints: Iterable[str]) -> None:
         self._exact = frozenset(normalize_key(h) for h in hints if normalize_key(h))
         self._suffixes = tuple(sorted(h for h in self._exact if len(h) >= _SUFFIX_MIN))
+        # Answers for keys already seen: traffic repeats a handful of keys endlessly.
+        self._memo: dict[str, str | None] = {}
 
     def __bool__(self) -> bool:
         return bool(self._exact)
@@ -47,12 +50,21 @@ class KeyHints:
         """Like :meth:`match` for a key already passed through ``normalize_key``."""
         if not norm:
             return None
+        memo = self._memo
+        if norm in memo:
+            return memo[norm]
+        found: str | None = None
         if norm in self._exact:
-            return norm
-        for hint in self._suffixes:
-            if norm.endswith(hint):
-                return hint
-        return None
+            found = norm
+        else:
+            for hint in self._suffixes:
+                if norm.endswith(hint):
+                    found = hint
+                    break
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[norm] = found
+        return found
 
     def match_near(self, value: bytes, start: int) -> str | None:
         """The hint named by the key written right before ``value[start:]``."""

@@ -70,9 +70,14 @@ class PatternDetector:
         value = field.value
         key = normalize_key(field.key) if field.key else ""
         keys_before = KeysBefore(value)
+        # A key written inside the value needs one of these before the match (see
+        # keys.key_before); without them a key-only rule cannot match in this field.
+        keyable = b"=" in value or b":" in value or b">" in value
         for index in sorted(hits):
             rule = self._rules[index]
             field_hint = rule.hints.match_normalized(key)
+            if field_hint is None and rule.pattern.requires_key and not keyable:
+                continue
             seen: dict[str, bool] = {}  # canonical value -> already reported with a hint
             for count, m in enumerate(rule.regex.finditer(value)):
                 if count >= MAX_CANDIDATES:

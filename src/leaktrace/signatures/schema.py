@@ -10,6 +10,7 @@ flood of false positives on real traffic.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import (
@@ -51,9 +52,22 @@ _IPV4 = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
 def normalize_key(key: str) -> str:
     """Fold a payload key so ``deviceId``, ``device-id`` and ``$device_id`` compare equal.
 
-    Unicode letters are kept so keys such as ``手机号`` survive folding.
+    Unicode letters are kept so keys such as ``手机号`` survive folding. The same
+    few keys recur in every message, so short ones are folded once per run.
     """
+    if len(key) <= _CACHED_KEY_LEN:
+        return _normalize_short(key)
+    return _fold(key)
+
+
+_CACHED_KEY_LEN = 64
+
+
+def _fold(key: str) -> str:
     return "".join(ch for ch in key.lower() if ch.isalnum())
+
+
+_normalize_short = lru_cache(maxsize=16384)(_fold)
 
 
 class _Strict(BaseModel):

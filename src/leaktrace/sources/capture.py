@@ -8,6 +8,7 @@ whole.
 from __future__ import annotations
 
 import os
+import socket
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,6 +41,94 @@ def flow_partition(src: str, sport: int, dst: str, dport: int, proto: int, count
     return zlib.crc32(f"{a}/{b}/{proto}".encode()) % count
 
 
+_MINE, _FOREIGN, _UNKNOWN = "mine", "foreign", "unknown"
+_OWNER_CACHE_MAX = 1 << 17
+_LINKTYPE_ETHERNET = 1
+_RAW_IPV4_LINKTYPES = frozenset({101, 228})
+
+
+class _Owners:
+    """Which flows one partition owns, worked out once per flow rather than per packet.
+
+    ``of_frame`` reads the addresses and ports of a plain IPv4 TCP/UDP frame
+    straight from its bytes, so a worker drops the other workers' packets
+    without decoding them; any other frame is decoded and judged by ``owns``.
+    DNS belongs to every partition: its answers name the others' flows.
+    """
+
+    __slots__ = ("_by_bytes", "_by_flow", "_by_tuple", "count", "index")
+
+    def __init__(self, index: int, count: int) -> None:
+        self.index = index
+        self.count = count
+        self._by_bytes: dict[bytes, bool] = {}
+        self._by_tuple: dict[tuple[str, int, str, int, int], bool] = {}
+        self._by_flow: dict[tuple[str, int, str, int, int], bool] = {}
+
+    def of_frame(self, linktype: int, data: bytes | memoryview) -> str:
+        if type(data) is not bytes:
+            return _UNKNOWN
+        if linktype == _LINKTYPE_ETHERNET:
+            if len(data) < 38 or data[12] != 0x08 or data[13] != 0x00:
+                return _UNKNOWN
+            off = 14
+        elif linktype in _RAW_IPV4_LINKTYPES:
+            if len(data) < 24:
+                return _UNKNOWN
+            off = 0
+        else:
+            return _UNKNOWN
+        proto = data[off + 9]
+        # No options (the ports sit right after 20 bytes), TCP or UDP, not a fragment.
+        if (
+            data[off] != 0x45
+            or (proto != 6 and proto != 17)
+            or data[off + 6] & 0x3F
+            or data[off + 7]
+        ):
+            return _UNKNOWN
+        raw = data[off + 9 : off + 10] + data[off + 12 : off + 24]
+        mine = self._by_bytes.get(raw)
+        if mine is None:
+            sport = (data[off + 20] << 8) | data[off + 21]
+            dport = (data[off + 22] << 8) | data[off + 23]
+            src = socket.inet_ntoa(data[off + 12 : off + 16])
+            dst = socket.inet_ntoa(data[off + 16 : off + 20])
+            mine = self.owns(src, sport, dst, dport, proto)
+            if len(self._by_bytes) >= _OWNER_CACHE_MAX:
+                self._by_bytes.clear()
+            self._by_bytes[raw] = mine
+        return _MINE if mine else _FOREIGN
+
+    def owns(self, src: str, sport: int, dst: str, dport: int, proto: int) -> bool:
+        """Whether this partition sees the packet (its flow, or DNS)."""
+        if sport == DNS_PORT or dport == DNS_PORT:
+            return True
+        return self._owns(self._by_tuple, src, sport, dst, dport, proto)
+
+    def owns_flow(self, src: str, sport: int, dst: str, dport: int, proto: int) -> bool:
+        """Whether this partition reports the flow (DNS flows are reported by their owner)."""
+        return self._owns(self._by_flow, src, sport, dst, dport, proto)
+
+    def _owns(
+        self,
+        cache: dict[tuple[str, int, str, int, int], bool],
+        src: str,
+        sport: int,
+        dst: str,
+        dport: int,
+        proto: int,
+    ) -> bool:
+        key = (src, sport, dst, dport, proto)
+        mine = cache.get(key)
+        if mine is None:
+            mine = flow_partition(src, sport, dst, dport, proto, self.count) == self.index
+            if len(cache) >= _OWNER_CACHE_MAX:
+                cache.clear()
+            cache[key] = mine
+        return mine
+
+
 class CaptureSource:
     """Iterate a pcap/pcapng file as Messages and Diagnostics.
 
@@ -70,6 +159,7 @@ class CaptureSource:
         if partition is not None and not 0 <= partition[0] < partition[1]:
             raise ValueError(f"partition {partition} is not (index, count) with index < count")
         self._partition = partition
+        self._owners: _Owners | None = None
         self.coverage = Coverage()
         self.dns_map = DnsMap()
         self.frames = 0
@@ -91,6 +181,7 @@ class CaptureSource:
         progress = self._progress
         part = self._partition
         primary = part is None or part[0] == 0
+        owners = self._owners = _Owners(*part) if part is not None else None
         frames = 0
         secrets_seen = 0
         for frame in reader:
@@ -101,17 +192,18 @@ class CaptureSource:
                 secrets_seen = len(reader.decryption_secrets)
             if progress is not None and frames % PROGRESS_EVERY == 0:
                 progress(reader.bytes_read, reader.size)
+            owner = _MINE if owners is None else owners.of_frame(frame.linktype, frame.data)
+            if owner is _FOREIGN:
+                continue  # another worker's flow, recognised without decoding the frame
             pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)
             if pkt is None:
                 continue
             if (
-                part is not None
-                and pkt.sport != DNS_PORT
-                and pkt.dport != DNS_PORT
-                and flow_partition(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto, part[1])
-                != part[0]
+                owner is _UNKNOWN
+                and owners is not None
+                and not owners.owns(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto)
             ):
-                continue  # DNS reaches every partition: its answers name the others' flows
+                continue
             for event in table.feed(pkt, frame.ts, frame.index):
                 yield from self._dispatch(event, origin)
         for event in table.close_all():
@@ -140,11 +232,10 @@ class CaptureSource:
     def _dispatch(
         self, event: FlowData | FlowClosed | Diagnostic, origin: str
     ) -> Iterator[Message | Diagnostic]:
-        if self._partition is not None and not isinstance(event, Diagnostic):
-            key, (index, count) = event.flow.key, self._partition
-            if (
-                flow_partition(key.orig_h, key.orig_p, key.resp_h, key.resp_p, key.proto, count)
-                != index
+        if self._owners is not None and not isinstance(event, Diagnostic):
+            key = event.flow.key
+            if not self._owners.owns_flow(
+                key.orig_h, key.orig_p, key.resp_h, key.resp_p, key.proto
             ):
                 # Another partition's DNS flow: learn the names it answers, report nothing.
                 if isinstance(event, FlowData):
@@ -157,6 +248,9 @@ class CaptureSource:
             session = self._session(event.flow, origin)
             yield from session.on_close(event.flow.last_ts)
             self._account(session)
+            # Flow and session point at each other; unlinking them lets reference
+            # counting free a closed flow at once instead of the cycle collector later.
+            event.flow.context = None
         else:
             yield event
 

@@ -13,6 +13,7 @@ buffered data, then a ``FlowClosed`` saying why.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -65,6 +66,9 @@ class FlowState:
     resp_bytes: int = 0
     frames: int = 0
     _orig: StreamReassembler | None = field(default=None, repr=False)
+    # Until the client sends data, only what settles its stream start is kept
+    # (see _client_stream): most flows of a SYN flood never need a reassembler.
+    _pre: tuple[tuple[int, bool], ...] = field(default=(), repr=False)
     _resp: StreamReassembler | None = field(default=None, repr=False)
     _fin_orig: bool = field(default=False, repr=False)
     _fin_resp: bool = field(default=False, repr=False)
@@ -132,10 +136,12 @@ class FlowTable:
         self.want_resp = want_resp  # default for new flows
         self.sweep_every = max(1, sweep_every)
         self._index: dict[_Tuple, tuple[FlowState, bool]] = {}
-        self._flows: dict[FlowState, None] = {}  # oldest first, for idle and LRU checks
+        # Oldest first, for idle and LRU checks. OrderedDict, not dict: a dict whose
+        # front is deleted over and over makes next(iter()) walk the holes left behind.
+        self._flows: OrderedDict[FlowState, None] = OrderedDict()
         # Recently closed TCP 5-tuples: stray ACKs and retransmissions after
         # FIN/RST must not open phantom flows; a new SYN may.
-        self._closed: dict[_Tuple, float] = {}
+        self._closed: OrderedDict[_Tuple, float] = OrderedDict()
         self._count = 0
         self._next_sweep_count = self.sweep_every
         self._next_sweep_ts = float("-inf")
@@ -236,6 +242,8 @@ class FlowTable:
         if is_orig:
             flow.orig_bytes += len(payload)
             mine = flow._orig
+            if mine is None:
+                mine = self._client_stream(flow, pkt.seq, flags, payload)
             peer = flow._resp if want_resp else None
         else:
             flow.resp_bytes += len(payload)
@@ -268,6 +276,28 @@ class FlowTable:
                 flow._fin_resp = True
             if flow._fin_orig and flow._fin_resp:
                 self._close(flow, "fin", ts, frame, events)
+
+    def _client_stream(
+        self, flow: FlowState, seq: int, flags: int, payload: bytes | memoryview
+    ) -> StreamReassembler | None:
+        """The client's reassembler, made when it first has data or a FIN to take.
+
+        Before that, segments without data can change a reassembler in two ways
+        only: the first segment anchors the sequence numbers, and the first SYN
+        starts the stream (later ones are ignored). Those are remembered and
+        replayed, so the result is the same as feeding every segment.
+        """
+        if payload or flags & _FIN:
+            stream = flow._orig = StreamReassembler(self.max_buffer)
+            for pre_seq, syn in flow._pre:
+                stream.add(pre_seq, b"", syn)
+            flow._pre = ()
+            return stream
+        pre = flow._pre
+        syn = bool(flags & _SYN)
+        if not pre or (syn and not any(s for _, s in pre)):
+            flow._pre = (*pre, (seq, syn))
+        return None
 
     def _drain(
         self,
@@ -318,8 +348,6 @@ class FlowTable:
             self._evict_one(events)
         cid = community_id(key.orig_h, key.orig_p, key.resp_h, key.resp_p, key.proto)
         flow = FlowState(key, cid, ts, ts, self.want_resp)
-        if pkt.proto == _TCP:
-            flow._orig = StreamReassembler(self.max_buffer)
         reverse = (pkt.dst, pkt.dport, pkt.src, pkt.sport, pkt.proto)
         flow._tuples = (tup, reverse)
         flow._mark = self._count
@@ -344,7 +372,7 @@ class FlowTable:
             if reason in ("fin", "rst") and flow.key.proto == _TCP:
                 closed = self._closed
                 while len(closed) >= 2 * self.max_flows:
-                    del closed[next(iter(closed))]
+                    closed.popitem(last=False)
                 for tup in flow._tuples:
                     closed[tup] = ts
 
@@ -358,8 +386,7 @@ class FlowTable:
         while True:
             flow = next(iter(flows))
             if flow._seen > flow._mark:
-                del flows[flow]
-                flows[flow] = None
+                flows.move_to_end(flow)
                 flow._mark = self._count
                 continue
             self.evicted += 1
