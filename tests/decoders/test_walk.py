@@ -6,6 +6,10 @@ import base64
 import gzip
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leaktrace.decoders import walk
 from leaktrace.decoders.budget import Budget, DecodeLimits
 from leaktrace.decoders.mediatype import parse_media_type
 from leaktrace.decoders.walk import Walker
@@ -80,3 +84,20 @@ def test_nothing_happens_once_fields_are_full() -> None:
     w.content(("body",), b'{"a":1}', None, 0, None, [])
     assert w.budget.fields == [Field("a", b"1")]
     assert [d.detail for d in w.budget.diagnostics] == ["max_fields: b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40) | st.sampled_from([b"abc", b"a=b", b"%41%42", b"{}"])))
+def test_plain_values_remembered_give_the_same_fields(values: list[bytes]) -> None:
+    """The set of values known to decode to nothing more changes nothing but speed."""
+
+    def fields() -> list[Field]:
+        w = walker()
+        for i, value in enumerate(values):
+            w.leaf((f"q:{i}",), value, f"k{i}")
+        return w.budget.fields
+
+    walk._PLAIN.clear()
+    cold = fields()
+    assert fields() == cold  # second pass: answered from the set
+    walk._PLAIN.clear()

@@ -145,3 +145,16 @@ def test_arbitrary_fields_never_raise(fields: list[Field]) -> None:
 def test_backends_find_the_same(fields: list[Field]) -> None:
     assert HYPERSCAN is not None
     assert HYPERSCAN.run(fields) == FALLBACK.run(fields)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fields_strategy, st.sampled_from(["other", "body>gzip>json:$.x", "header:x"]))
+def test_remembered_fields_give_what_a_fresh_scan_gives(fields: list[Field], where: str) -> None:
+    """Values seen before are answered from the memo; only ``where`` may differ."""
+    detectors = HYPERSCAN or FALLBACK
+    moved = [Field(where=where + str(i), value=f.value, key=f.key) for i, f in enumerate(fields)]
+    detectors._memo.clear()
+    detectors.run(fields)  # remembers these values
+    warm = detectors.run(moved)
+    detectors._memo.clear()
+    assert warm == detectors.run(moved)

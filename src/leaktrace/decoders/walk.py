@@ -29,6 +29,15 @@ _PRINTABLE_ASCII: Final = re.compile(rb"[\x20-\x7e]*")
 _JSON_START: Final = (b"{", b"[")
 
 
+#: Original values up to this size that decode to nothing but themselves are
+#: remembered, so the next message carrying one skips every sniffing attempt:
+#: the outcome depends on the bytes alone (no key, depth or budget involved),
+#: and headers, paths and constant JSON values recur in every message.
+PLAIN_MAX_VALUE = 256
+PLAIN_MAX_ENTRIES = 8192
+_PLAIN: set[bytes] = set()
+
+
 class Walker:
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
@@ -111,6 +120,9 @@ class Walker:
         budget = self.budget
         if budget.full:
             return
+        if always and data in _PLAIN:
+            self._emit(chain, data, key)
+            return
         emitted = always and self._emit(chain, data, key)
         coding = compress.sniff(data)
         if coding is not None:
@@ -152,6 +164,10 @@ class Walker:
         if not emitted and not self._emit(chain, data, key):
             return
         decoded = _transforms(text)
+        if not decoded and always and coding is None and len(data) <= PLAIN_MAX_VALUE:
+            if len(_PLAIN) >= PLAIN_MAX_ENTRIES:
+                _PLAIN.clear()
+            _PLAIN.add(data)
         if decoded and budget.can_step(chain, depth):
             for step, output in decoded:
                 charged = budget.charge(output, (*chain, step))

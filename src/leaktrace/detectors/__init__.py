@@ -20,6 +20,11 @@ from leaktrace.types import Detection, Diagnostic, Field
 
 __all__ = ["DetectionResult", "DetectorSet", "dedupe"]
 
+#: Field values up to this size are remembered with what they yielded.
+MEMO_MAX_VALUE = 256
+#: Remembered values per run; the memo starts over when full.
+MEMO_MAX_ENTRIES = 8192
+
 # Separators after which a longer ``where`` is the same value decoded further.
 _CHAIN_SEPARATORS = frozenset(">.[/")
 
@@ -58,6 +63,7 @@ class DetectorSet:
                 raise SignatureError([f"pattern {name}: {exc}"]) from exc
             raise SignatureError([f"scanner: {exc}"]) from exc
         self.setup_diagnostics: tuple[Diagnostic, ...] = self._profile.setup_diagnostics
+        self._memo: dict[tuple[bytes, str | None], tuple[bool, tuple[Detection, ...]]] = {}
 
     @property
     def backend(self) -> str:
@@ -71,21 +77,60 @@ class DetectorSet:
         found: list[Detection] = []
         diagnostics: list[Diagnostic] = []
         triggered: list[bool] = []
-        location_id = self._n_patterns + self._n_literals
+        memo = self._memo
         for field in fields:
-            hits = self._scanner.scan(field.value)
-            triggered.append(location_id in hits)
-            if not hits:
+            value = field.value
+            if len(value) > MEMO_MAX_VALUE:
+                triggered.append(self._detect(field, found, diagnostics))
                 continue
-            pattern_hits = [h for h in hits if h < self._n_patterns]
-            literal_hits = [
-                h - self._n_patterns for h in hits if self._n_patterns <= h < location_id
-            ]
-            _split(self._patterns.detect(field, pattern_hits), found, diagnostics)
-            _split(self._profile.detect(field, literal_hits), found, diagnostics)
+            # What a field yields depends on its value and key alone (``where`` is
+            # only copied into the result), and traffic repeats both endlessly:
+            # headers, paths, constants, the device's own identifiers.
+            memo_key = (value, field.key)
+            known = memo.get(memo_key)
+            if known is None:
+                mark = len(found)
+                before = len(diagnostics)
+                location = self._detect(field, found, diagnostics)
+                if len(diagnostics) == before:  # diagnostics name the field: not reusable
+                    if len(memo) >= MEMO_MAX_ENTRIES:
+                        memo.clear()
+                    memo[memo_key] = (location, tuple(found[mark:]))
+                triggered.append(location)
+                continue
+            location, detections = known
+            triggered.append(location)
+            where = field.where
+            for det in detections:
+                found.append(
+                    Detection(
+                        det.type,
+                        det.value,
+                        det.method,
+                        det.confidence,
+                        where,
+                        det.form,
+                        det.evidence,
+                    )
+                )
         if any(triggered):
             _split(self._location.detect(fields, triggered), found, diagnostics)
         return DetectionResult(dedupe(found), diagnostics)
+
+    def _detect(self, field: Field, found: list[Detection], diagnostics: list[Diagnostic]) -> bool:
+        """Scan one field, add what it holds; True when it may carry a coordinate."""
+        hits = self._scanner.scan(field.value)
+        if not hits:
+            return False
+        n_patterns = self._n_patterns
+        location_id = n_patterns + self._n_literals
+        pattern_hits = [h for h in hits if h < n_patterns]
+        literal_hits = [h - n_patterns for h in hits if n_patterns <= h < location_id]
+        if pattern_hits:
+            _split(self._patterns.detect(field, pattern_hits), found, diagnostics)
+        if literal_hits:
+            _split(self._profile.detect(field, literal_hits), found, diagnostics)
+        return location_id in hits
 
 
 def _split(
