@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from leaktrace.sources.dnsmap import DnsMap
-from leaktrace.sources.flows import FlowClosed, FlowData, FlowState, FlowTable
+from leaktrace.sources.flows import FlowClosed, FlowData, FlowEvent, FlowState, FlowTable
 from leaktrace.sources.fragments import FragmentReassembler
 from leaktrace.sources.packets import decode_frame
 from leaktrace.sources.pcap import CaptureError, CaptureReader
@@ -45,6 +45,27 @@ _MINE, _FOREIGN, _UNKNOWN = "mine", "foreign", "unknown"
 _OWNER_CACHE_MAX = 1 << 17
 _LINKTYPE_ETHERNET = 1
 _RAW_IPV4_LINKTYPES = frozenset({101, 228})
+
+
+def _response_segment(
+    table: FlowTable, flow: FlowState, data: bytes, ts: float, index: int
+) -> Iterator[FlowEvent] | None:
+    """Account an Ethernet/IPv4/TCP frame of a known server-to-client direction from
+    its header bytes; None when it needs the full decode (a fragment, a header
+    that does not add up, a flag the table must see)."""
+    if data[20] & 0x3F or data[21]:
+        return None  # a fragment
+    n = len(data)
+    total = (data[16] << 8) | data[17]
+    end = 14 + total if total else n
+    if end > n:
+        end = n
+    doff = (data[46] >> 4) << 2
+    start = 34 + doff
+    if doff < 20 or start > end:
+        return None
+    ack = int.from_bytes(data[42:46], "big")
+    return table.feed_response(flow, end - start, ack, data[47], ts, index)
 
 
 class _Owners:
@@ -182,6 +203,7 @@ class CaptureSource:
         part = self._partition
         primary = part is None or part[0] == 0
         owners = self._owners = _Owners(*part) if part is not None else None
+        bulk = table.bulk
         frames = 0
         secrets_seen = 0
         for frame in reader:
@@ -192,7 +214,18 @@ class CaptureSource:
                 secrets_seen = len(reader.decryption_secrets)
             if progress is not None and frames % PROGRESS_EVERY == 0:
                 progress(reader.bytes_read, reader.size)
-            owner = _MINE if owners is None else owners.of_frame(frame.linktype, frame.data)
+            data = frame.data
+            # A download segment of a known flow: found from its header bytes and
+            # accounted without decoding (most frames of a capture are these).
+            if frame.linktype == _LINKTYPE_ETHERNET and type(data) is bytes and len(data) >= 54:
+                flow = bulk.get(data[23:24] + data[26:38]) if data[14] == 0x45 else None
+                if flow is not None and data[12] == 0x08 and data[13] == 0x00:
+                    events = _response_segment(table, flow, data, frame.ts, frame.index)
+                    if events is not None:
+                        for event in events:
+                            yield from self._dispatch(event, origin)
+                        continue
+            owner = _MINE if owners is None else owners.of_frame(frame.linktype, data)
             if owner is _FOREIGN:
                 continue  # another worker's flow, recognised without decoding the frame
             pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)

@@ -13,6 +13,8 @@ buffered data, then a ``FlowClosed`` saying why.
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,6 +75,7 @@ class FlowState:
     _fin_orig: bool = field(default=False, repr=False)
     _fin_resp: bool = field(default=False, repr=False)
     _tuples: tuple[_Tuple, _Tuple] | None = field(default=None, repr=False)
+    _bulk_key: bytes | None = field(default=None, repr=False)  # key in FlowTable.bulk
     _last_frame: int = field(default=0, repr=False)
     _seen: int = field(default=0, repr=False)  # table packet count at the last packet
     _mark: int = field(default=0, repr=False)  # table packet count when last queued for LRU
@@ -98,6 +101,17 @@ class FlowClosed:
 
 
 FlowEvent = FlowData | FlowClosed | Diagnostic
+
+
+def _raw_key(src: str, sport: int, dst: str, dport: int) -> bytes | None:
+    """TCP over IPv4 as bytes 9..10 and 12..24 of an option-less IP header plus TCP ports."""
+    try:
+        return b"\x06" + socket.inet_aton(src) + socket.inet_aton(dst) + _PORTS.pack(sport, dport)
+    except OSError:
+        return None
+
+
+_PORTS = struct.Struct("!HH")
 
 
 def _is_server_port(port: int) -> bool:
@@ -145,6 +159,11 @@ class FlowTable:
         self._count = 0
         self._next_sweep_count = self.sweep_every
         self._next_sweep_ts = float("-inf")
+        # Server-to-client IPv4 TCP directions by their raw header bytes (protocol,
+        # source and destination address, ports, as in the IP and TCP headers), so a
+        # reader can find the flow of a download segment without decoding the frame
+        # and hand it to ``feed_response``.
+        self.bulk: dict[bytes, FlowState] = {}
         self.flows_opened = 0
         self.evicted = 0  # closed because max_flows was reached
         self.timed_out = 0  # closed after idle_timeout
@@ -218,6 +237,31 @@ class FlowTable:
             return iter(events)
         self._tcp(flow, is_orig, pkt, ts, frame, events)
         return iter(events)
+
+    def feed_response(
+        self, flow: FlowState, size: int, ack: int, flags: int, ts: float, frame: int
+    ) -> Iterator[FlowEvent] | None:
+        """``feed`` for a server-to-client segment of ``size`` payload bytes found
+        through ``bulk``, for a caller that skipped decoding its frame; the same
+        bookkeeping as feed's own fast path. None when the full ``feed`` must run
+        (a sweep is due, the consumer wants the server's bytes, SYN/FIN/RST)."""
+        count = self._count + 1
+        if count >= self._next_sweep_count or flow.want_resp or flags & (_SYN | _FIN | _RST):
+            return None
+        self._count = count
+        flow.resp_bytes += size
+        flow.frames += 1
+        flow._seen = count
+        flow._last_frame = frame
+        if ts > flow.last_ts:
+            flow.last_ts = ts
+        orig = flow._orig
+        if orig is not None and orig.buffered and flags & _ACK:
+            events: list[FlowEvent] = []
+            orig.acked(ack)
+            self._drain(flow, orig, True, ts, frame, events)
+            return iter(events) if events else _NO_EVENTS
+        return _NO_EVENTS
 
     def _tcp(
         self,
@@ -350,6 +394,11 @@ class FlowTable:
         flow = FlowState(key, cid, ts, ts, self.want_resp)
         reverse = (pkt.dst, pkt.dport, pkt.src, pkt.sport, pkt.proto)
         flow._tuples = (tup, reverse)
+        if pkt.proto == _TCP and "." in key.orig_h and "." in key.resp_h:
+            bulk_key = _raw_key(key.resp_h, key.resp_p, key.orig_h, key.orig_p)
+            if bulk_key is not None:
+                flow._bulk_key = bulk_key
+                self.bulk[bulk_key] = flow
         flow._mark = self._count
         self._index[tup] = (flow, is_orig)
         self._index[reverse] = (flow, not is_orig)
@@ -366,6 +415,8 @@ class FlowTable:
             self._drain(flow, flow._resp, False, ts, frame, events, flush=True)
         events.append(FlowClosed(flow, reason))
         del self._flows[flow]
+        if flow._bulk_key is not None:
+            self.bulk.pop(flow._bulk_key, None)
         if flow._tuples is not None:
             for tup in flow._tuples:
                 self._index.pop(tup, None)
