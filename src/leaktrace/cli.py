@@ -14,28 +14,22 @@ import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from leaktrace import __version__
-from leaktrace.analyze import AnalysisResult, analyze_capture, find_sidecars
-from leaktrace.cli_policy import judge_analysis
-from leaktrace.declaration import DeclarationError, load_declaration
 from leaktrace.engines import EngineName
-from leaktrace.parallel import default_jobs
-from leaktrace.pipeline import PipelineConfig
-from leaktrace.policy.engine import FailOn
-from leaktrace.profile import DeviceProfileError, load_device
-from leaktrace.signatures.loader import SignatureError
-from leaktrace.sinks.json_report import write_report
-from leaktrace.sinks.jsonl import JsonlSink
-from leaktrace.sinks.table import render_summary
-from leaktrace.sources.capture import ProgressCallback
-from leaktrace.sources.pcap import CaptureError
-from leaktrace.tls.keylog import KeyLogError, load_keylog
+from leaktrace.policy.failon import FailOn
+
+# Start-up: the pipeline, its decoders and rich load when a command runs, and
+# only what that command uses; ``leaktrace --help`` and ``version`` load none
+# of it (docs/scaling.md, start-up; tests/test_imports.py keeps it so).
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from leaktrace.analyze import AnalysisResult
+    from leaktrace.sources.capture import ProgressCallback
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -59,12 +53,16 @@ class OutputFormat(StrEnum):
 
 
 def _fail(code: int, message: str) -> typer.Exit:
+    from rich.console import Console
+
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
 
 
 def _console(stream: IO[str] | None = None, *, stderr: bool = False) -> Console:
     """A console that does not cut host names when the output is a file or a pipe."""
+    from rich.console import Console
+
     console = Console(file=stream, stderr=stderr)
     if not console.is_terminal:
         console = Console(file=stream, stderr=stderr, width=160)
@@ -136,6 +134,18 @@ def analyze(
     ] = EngineName.native,
 ) -> None:
     """Analyze a capture file: which identifiers left the device, to which host, in which form."""
+    from leaktrace.analyze import analyze_capture, find_sidecars
+    from leaktrace.declaration import DeclarationError, load_declaration
+    from leaktrace.parallel import default_jobs
+    from leaktrace.pipeline import PipelineConfig
+    from leaktrace.profile import DeviceProfileError, load_device
+    from leaktrace.signatures.loader import SignatureError
+    from leaktrace.sinks.json_report import write_report
+    from leaktrace.sinks.jsonl import JsonlSink
+    from leaktrace.sinks.table import render_summary
+    from leaktrace.sources.pcap import CaptureError
+    from leaktrace.tls.keylog import KeyLogError, load_keylog
+
     err = _console(stderr=True)
     if sidecars:
         found = find_sidecars(capture)
@@ -192,6 +202,8 @@ def analyze(
             render_summary(result, err)
     gate_code = 0
     if report_dir is not None or fail_on is not None:
+        from leaktrace.cli_policy import judge_analysis
+
         gate_code = judge_analysis(result, config, report_dir, fail_on, quiet=quiet)
     _finish(result)
     if gate_code:
@@ -205,6 +217,8 @@ def _progress_bar(capture: Path, console: Console) -> Iterator[ProgressCallback 
     if not console.is_terminal or size < PROGRESS_MIN_BYTES:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
     columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"reading {capture.name}", total=size)

@@ -17,17 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 from typer.core import TyperGroup
 
 from leaktrace.corpus import Engine
-from leaktrace.declaration import DeclarationError, load_declaration
-from leaktrace.profile import DeviceProfileError, load_device
-from leaktrace.signatures.loader import SignatureError, load_signatures, with_user_dirs
 
+# Output and configuration libraries load when a command runs, not when the
+# ``leaktrace`` command starts.
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from leaktrace.corpus.runner import CorpusRun, TaskOutcome
 
 EXIT_CONFIG = 2
@@ -58,10 +56,14 @@ class QueryFormat(StrEnum):
 
 
 def _err() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _fail(code: int, message: str) -> typer.Exit:
+    from rich.markup import escape
+
     _err().print(f"[bold red]error:[/] {escape(message)}", markup=True)
     return typer.Exit(code)
 
@@ -82,6 +84,10 @@ def _check_config(
     device: Path | None, app_decl: Path | None, signatures: list[Path] | None
 ) -> None:
     """Load the given-once files here, so a typo fails the command, not every capture."""
+    from leaktrace.declaration import DeclarationError, load_declaration
+    from leaktrace.profile import DeviceProfileError, load_device
+    from leaktrace.signatures.loader import SignatureError, load_signatures, with_user_dirs
+
     try:
         if device is not None:
             load_device(device)
@@ -189,6 +195,9 @@ def corpus_report(
     ] = None,
 ) -> None:
     """Write the cross-app view: per SDK, which identifiers it received in which apps."""
+    from rich.console import Console
+    from rich.table import Table
+
     _need_extra()
     from leaktrace.corpus.report import build_report
     from leaktrace.corpus.store import StoreError
@@ -247,6 +256,9 @@ def _plain(value: Any) -> Any:
 
 
 def _print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)

@@ -10,28 +10,31 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from leaktrace.analyze import AnalysisResult
-from leaktrace.declaration import AppDeclaration, DeclarationError, load_declaration
-from leaktrace.diff import DiffError, RunDiff, diff_record, diff_runs, load_run, render_diff
-from leaktrace.pipeline import PipelineConfig
-from leaktrace.policy.draft import draft_declaration, draft_yaml
-from leaktrace.policy.engine import Evaluation, FailOn, gate
-from leaktrace.report.files import write_report
-from leaktrace.report.session import evaluate_analysis, evaluate_file
-from leaktrace.signatures.loader import SignatureError, SignatureSet, load_signatures
-from leaktrace.sources.pcap import CaptureError
-from leaktrace.timeline import TimelineError, read_timeline
+from leaktrace.policy.failon import FailOn
+
+# The policy engine, reports and diffs load when a command runs, not when the
+# ``leaktrace`` command starts (see docs/scaling.md, start-up).
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from leaktrace.analyze import AnalysisResult
+    from leaktrace.declaration import AppDeclaration
+    from leaktrace.diff import RunDiff
+    from leaktrace.pipeline import PipelineConfig
+    from leaktrace.policy.engine import Evaluation
+    from leaktrace.signatures.loader import SignatureSet
 
 EXIT_GATE = 1
 EXIT_CONFIG = 2
 
 
 def _err() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, soft_wrap=True, highlight=False)
 
 
@@ -43,6 +46,9 @@ def _fail(code: int, message: str) -> typer.Exit:
 def _load(
     app_decl: Path | None, signatures: list[Path] | None
 ) -> tuple[AppDeclaration | None, SignatureSet]:
+    from leaktrace.declaration import DeclarationError, load_declaration
+    from leaktrace.signatures.loader import SignatureError, load_signatures
+
     try:
         decl = load_declaration(app_decl) if app_decl is not None else None
         sigs = load_signatures(list(signatures) if signatures else None)
@@ -75,6 +81,9 @@ def publish(
 
     Returns the exit code the gate asks for (0 when it passes or is not set).
     """
+    from leaktrace.policy.engine import gate
+    from leaktrace.report.files import write_report
+
     files = write_report(out, evaluation, diff=diff)
     err = _err()
     if not quiet:
@@ -128,6 +137,11 @@ def report(
     quiet: Annotated[bool, typer.Option(help="print nothing but gate failures")] = False,
 ) -> None:
     """Judge a session against the app's declaration; write the HTML report, lists and verdicts."""
+    from leaktrace.diff import DiffError, diff_runs, load_run
+    from leaktrace.report.session import evaluate_file
+    from leaktrace.sources.pcap import CaptureError
+    from leaktrace.timeline import TimelineError
+
     decl, sigs = _load(app_decl, signatures)
     try:
         evaluation = evaluate_file(findings, decl, sigs, reveal=reveal, capture=capture)
@@ -154,6 +168,9 @@ def declare(
     signatures: SignaturesOption = None,
 ) -> None:
     """Draft an app.yaml from what a session observed, for the app team to correct."""
+    from leaktrace.policy.draft import draft_declaration, draft_yaml
+    from leaktrace.timeline import TimelineError, read_timeline
+
     _, sigs = _load(None, signatures)
     try:
         timeline = read_timeline(from_findings)
@@ -183,6 +200,10 @@ def diff(
     out: Annotated[Path | None, typer.Option(help="also write the JSON diff here")] = None,
 ) -> None:
     """Which flows of data stopped, remain or are new between two runs of the same app."""
+    from rich.console import Console
+
+    from leaktrace.diff import DiffError, diff_record, diff_runs, load_run, render_diff
+
     if fmt not in ("table", "json"):
         raise _fail(EXIT_CONFIG, f"--format must be table or json, not {fmt!r}")
     decl, sigs = _load(app_decl, signatures)
@@ -217,6 +238,9 @@ def judge_analysis(
     quiet: bool = False,
 ) -> int:
     """``analyze --report DIR --fail-on X``: judge the analysis just made; the gate's exit code."""
+    from leaktrace.policy.engine import gate
+    from leaktrace.report.session import evaluate_analysis
+
     evaluation = evaluate_analysis(result, config.app, config.signatures, reveal=config.reveal)
     if report_dir is not None:
         return publish(evaluation, report_dir, fail_on, quiet=quiet)

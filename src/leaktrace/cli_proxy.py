@@ -12,15 +12,15 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from leaktrace.declaration import DeclarationError
-from leaktrace.profile import DeviceProfileError
-from leaktrace.signatures.loader import SignatureError
-from leaktrace.types import Finding
+# What the proxy needs loads when it runs, not when the ``leaktrace`` command starts.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from leaktrace.types import Finding
 
 EXIT_CONFIG = 2
 DEFAULT_CONFDIR = Path("~/.mitmproxy")
@@ -99,6 +99,12 @@ def proxy(
     if show_addon_path:
         typer.echo(str(addon_path()))
         return
+    from rich.console import Console
+
+    from leaktrace.declaration import DeclarationError
+    from leaktrace.profile import DeviceProfileError
+    from leaktrace.signatures.loader import SignatureError
+
     err = Console(stderr=True, soft_wrap=True, highlight=False)
     host, port = parse_host_port(listen, "--listen")
     control_at = parse_host_port(control, "--control") if control else False
@@ -159,6 +165,8 @@ def proxy(
 
 
 def _print_summary(session: object, err: Console) -> None:
+    from rich.console import Console
+
     from leaktrace.proxy.session import ProxySession
     from leaktrace.sinks.table import render_summary
 

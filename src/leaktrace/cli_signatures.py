@@ -11,23 +11,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from leaktrace.attribution.explain import explain_match
-from leaktrace.declaration import DeclarationError, load_declaration
-from leaktrace.signatures.exodus import ExodusError, convert, parse_export
-from leaktrace.signatures.loader import (
-    SignatureError,
-    SignatureSet,
-    display_path,
-    load_signatures,
-    with_user_dirs,
-)
-from leaktrace.signatures.schema import IdentifierSig, SdkSig
+# The catalogue, its schema and the output libraries load when a command runs,
+# not when the ``leaktrace`` command starts.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from leaktrace.signatures.loader import SignatureSet
+    from leaktrace.signatures.schema import IdentifierSig, SdkSig
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -50,6 +44,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _out() -> Console:
+    from rich.console import Console
+
     console = Console(soft_wrap=True)
     if not console.is_terminal:
         console = Console(width=160, soft_wrap=True)
@@ -57,10 +53,14 @@ def _out() -> Console:
 
 
 def _err() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, soft_wrap=True)
 
 
 def _load(extra: list[Path] | None) -> SignatureSet:
+    from leaktrace.signatures.loader import SignatureError, load_signatures, with_user_dirs
+
     try:
         return load_signatures(with_user_dirs(extra))
     except SignatureError as exc:
@@ -80,6 +80,13 @@ def lint(
     ] = False,
 ) -> None:
     """Check signature files: every problem as ``file:line: field: message``."""
+    from leaktrace.signatures.loader import (
+        SignatureError,
+        display_path,
+        load_signatures,
+        with_user_dirs,
+    )
+
     if alone and not dirs:
         _err().print("error: --alone needs at least one directory", highlight=False)
         raise typer.Exit(EXIT_USAGE)
@@ -111,6 +118,8 @@ def list_(
     signatures: SignatureDirs = None,
 ) -> None:
     """Table of SDKs (or identifier types) with a count line."""
+    from rich.table import Table
+
     sigs = _load(signatures)
     console = _out()
     if identifiers:
@@ -142,6 +151,8 @@ def list_(
 
 
 def _list_identifiers(console: Console, idents: list[IdentifierSig], category: str | None) -> None:
+    from rich.table import Table
+
     shown = [i for i in idents if category is None or i.category == category]
     table = Table("id", "en", "zh", "category", "sensitive", "patterns", box=None)
     for ident in shown:
@@ -166,6 +177,8 @@ def show(
     signatures: SignatureDirs = None,
 ) -> None:
     """Print an SDK or identifier entry as the YAML it was loaded from."""
+    from leaktrace.signatures.loader import display_path
+
     sigs = _load(signatures)
     found: list[tuple[str, IdentifierSig | SdkSig]] = []
     if entry_id in sigs.sdks:
@@ -195,6 +208,10 @@ def match(
     signatures: SignatureDirs = None,
 ) -> None:
     """Which SDK owns an endpoint, by which rule and on what evidence."""
+    from leaktrace.attribution.explain import explain_match
+    from leaktrace.declaration import DeclarationError, load_declaration
+    from leaktrace.signatures.loader import display_path
+
     sigs = _load(signatures)
     domains = list(first_party or ())
     if app_decl is not None:
@@ -255,6 +272,14 @@ def import_exodus(
     signatures: SignatureDirs = None,
 ) -> None:
     """Convert an Exodus tracker export into SDK signatures usable with ``--signatures``."""
+    from leaktrace.signatures.exodus import ExodusError, convert, parse_export
+    from leaktrace.signatures.loader import (
+        SignatureError,
+        display_path,
+        load_signatures,
+        with_user_dirs,
+    )
+
     bundled = _load(signatures)
     try:
         trackers = parse_export(file.read_bytes())

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import tldextract
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leaktrace.attribution import domains
 from leaktrace.attribution.domains import is_ip, normalize_host, registrable_domain
@@ -61,3 +66,84 @@ def test_normalize_host(raw: str, host: str) -> None:
 def test_is_ip() -> None:
     assert is_ip("10.0.0.1") and is_ip("::1")
     assert not is_ip("example.com")
+
+
+# ------------------------------------------------------------------ same answers as tldextract
+
+
+def _reference(host: str) -> str | None:
+    """What tldextract itself says, through the same normalisation."""
+    value = normalize_host(host)
+    if not value or is_ip(value):
+        return None
+    return domains._tldextract()(value).top_domain_under_public_suffix or None
+
+
+def _snapshot_rules() -> list[str]:
+    path = domains.snapshot_path()
+    assert path is not None, "tldextract's bundled snapshot was not found"
+    return sorted(domains.SuffixRules.parse(path.read_text(encoding="utf-8")).rules)
+
+
+def test_snapshot_is_read_without_importing_tldextract() -> None:
+    code = (
+        "import sys; from leaktrace.attribution.domains import registrable_domain as r; "
+        "print(r('a.b.example.co.uk'), 'tldextract' in sys.modules, 'requests' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["example.co.uk", "False", "False"]
+
+
+def test_every_rule_of_the_snapshot_agrees_with_tldextract() -> None:
+    rules = _snapshot_rules()
+    assert len(rules) > 5000
+    hosts = []
+    for rule in rules:
+        concrete = rule.removeprefix("!").replace("*", "w1")
+        hosts += [concrete, f"x.{concrete}", f"a.b.{concrete}", f"A.B.{concrete.upper()}:8080"]
+    mine = [registrable_domain(h) for h in hosts]
+    theirs = [_reference(h) for h in hosts]
+    assert [(h, m) for h, m, t in zip(hosts, mine, theirs, strict=True) if m != t] == []
+    assert sum(m is not None for m in mine) > len(rules)
+
+
+_LABELS = st.sampled_from(
+    ["uk", "co", "com", "ck", "www", "*", "!www", "jp", "kawasaki", "city", "bd", "er", "cn",
+     "xn--fiqs8s", "xn--55qx5d", "xn--zz", "xn--", "", "Example", "a_b", "ac", "gov", "k12",
+     "ak", "us", "公司", "香港", "123", "0"]
+)  # fmt: skip
+_DOTS = st.sampled_from([".", ".", ".", "\u3002", "\uff0e", "\uff61"])
+_NOISE = st.sampled_from(["", "", "", "http://", "//", "x@", ":443", "/p?q", "#f", "[", "]", " "])
+
+
+@st.composite
+def _odd_hosts(draw: st.DrawFn) -> str:
+    labels = draw(st.lists(st.one_of(_LABELS, st.text(max_size=6)), min_size=1, max_size=5))
+    host = labels[0]
+    for label in labels[1:]:
+        host += draw(_DOTS) + label
+    return draw(_NOISE) + host + draw(_NOISE)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_odd_hosts())
+def test_odd_hosts_agree_with_tldextract(host: str) -> None:
+    assert registrable_domain(host) == _reference(host)
+
+
+def test_an_unreadable_snapshot_falls_back_to_tldextract(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    stub = tmp_path / "snapshot"
+    stub.write_text("// ===BEGIN ICANN DOMAINS===\ncom\n", encoding="utf-8")  # far too short
+    monkeypatch.setattr(domains, "snapshot_path", lambda: stub)
+    domains._suffix_rules.cache_clear()
+    registrable_domain.cache_clear()
+    try:
+        assert domains._suffix_rules() is None
+        assert registrable_domain("a.b.example.co.uk") == "example.co.uk"
+    finally:
+        domains._suffix_rules.cache_clear()
+        registrable_domain.cache_clear()

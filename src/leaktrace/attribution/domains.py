@@ -1,23 +1,34 @@
 """Registrable domains (eTLD+1) from the public suffix list bundled with tldextract.
 
-Only the snapshot shipped inside the package is used: analysis must give the
+Only the snapshot shipped inside that package is used: analysis must give the
 same answer offline and must never reach out to the network or write a cache
 while it reads someone's traffic.
+
+The snapshot is read here rather than through tldextract's own extractor:
+importing tldextract pulls in requests and urllib3 and its first lookup builds
+two tries, about a quarter of a second before the first packet, for a lookup
+that needs one set of suffix rules. The answers are tldextract's (its ICANN
+section, no private domains), including its handling of odd host strings; the
+tests compare the two on generated hosts. Should the snapshot file ever move,
+tldextract itself answers instead.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import scheme_chars
 
-import tldextract
-
-_EXTRACT = tldextract.TLDExtract(
-    cache_dir=None,
-    suffix_list_urls=(),
-    fallback_to_snapshot=True,
-    include_psl_private_domains=False,
-)
+SNAPSHOT_FILE = ".tld_set_snapshot"
+MIN_RULES = 1000
+"""Fewer ICANN rules than this means the snapshot is not the list it should be."""
+_PRIVATE_SECTION = "// ===BEGIN PRIVATE DOMAINS==="
+_UNICODE_DOTS = ("\u3002", "\uff0e", "\uff61")
+_SCHEME_CHARS = frozenset(scheme_chars)
 
 
 def normalize_host(host: str) -> str:
@@ -44,5 +55,159 @@ def registrable_domain(host: str) -> str | None:
     value = normalize_host(host)
     if not value or is_ip(value):
         return None
-    result = _EXTRACT(value)
-    return result.top_domain_under_public_suffix or None
+    suffixes = _suffix_rules()
+    if suffixes is None:
+        fallback: str = _tldextract()(value).top_domain_under_public_suffix
+        return fallback or None
+    return suffixes.registrable(_host_part(value)) or None
+
+
+@dataclass(frozen=True, slots=True)
+class SuffixRules:
+    """The ICANN rules of a public suffix list, as sets of dotted strings.
+
+    ``nodes`` holds every label suffix of every rule (``uk``, ``co.uk``,
+    ``*.ck``, ``!www.ck``): walking a host's labels right to left through
+    ``nodes`` is walking a trie of the reversed rules, without building one.
+    """
+
+    rules: frozenset[str]
+    nodes: frozenset[str]
+
+    @classmethod
+    def parse(cls, text: str) -> SuffixRules:
+        """Rules from list text: a rule is the first word of a line that does not
+        start with a comment or a space, as tldextract reads it."""
+        public = text.partition(_PRIVATE_SECTION)[0]
+        rules: set[str] = set()
+        for line in public.split("\n"):
+            if not line or line[0].isspace():
+                continue
+            word = line.split(None, 1)[0]
+            rest = word.lstrip(".*!")
+            if rest and (rest[0].isalnum() or rest[0] == "_"):
+                rules.add(word)
+        nodes = set(rules)
+        for rule in rules:
+            dot = rule.find(".")
+            while dot != -1:
+                nodes.add(rule[dot + 1 :])
+                dot = rule.find(".", dot + 1)
+        return cls(frozenset(rules), frozenset(nodes))
+
+    def suffix_start(self, labels: list[str]) -> int | None:
+        """Index of the first label of the public suffix, or None when no rule applies.
+
+        A wildcard rule claims one more label unless an exception rule names it.
+        """
+        start: int | None = None
+        path = ""
+        index = len(labels)
+        for label in reversed(labels):
+            decoded = _decode_label(label)
+            candidate = f"{decoded}.{path}" if path else decoded
+            if decoded and "." not in decoded and candidate in self.nodes:
+                index -= 1
+                path = candidate
+                if candidate in self.rules:
+                    start = index
+                continue
+            if (f"*.{path}" if path else "*") in self.nodes:
+                exception = f"!{decoded}.{path}" if path else f"!{decoded}"
+                return index if exception in self.nodes else index - 1
+            break
+        return start
+
+    def registrable(self, host: str) -> str:
+        """The label before the public suffix plus the suffix; empty when there is none."""
+        for dot in _UNICODE_DOTS:
+            host = host.replace(dot, ".")
+        labels = host.split(".")
+        start = self.suffix_start(labels)
+        if start is None or start == 0:
+            return ""
+        suffix = ".".join(labels[start:])
+        domain = labels[start - 1]
+        return f"{domain}.{suffix}" if suffix and domain else ""
+
+
+def _decode_label(label: str) -> str:
+    """Lower case, and punycode labels in the Unicode form the list uses."""
+    lowered = label.lower()
+    if lowered.startswith("xn--"):
+        try:
+            import idna
+
+            decoded: str = idna.decode(lowered)
+        except (ImportError, UnicodeError, IndexError):
+            return lowered
+        return decoded
+    return lowered
+
+
+def _host_part(value: str) -> str:
+    """The host of a URL-like string: what is left after a scheme, a path, user
+    information and a port are cut off, the way tldextract reads its input."""
+    schemeless = value
+    slashes = value.find("//")
+    if slashes == 0:
+        schemeless = value[2:]
+    elif (
+        slashes >= 2 and value[slashes - 1] == ":" and not set(value[: slashes - 1]) - _SCHEME_CHARS
+    ):
+        schemeless = value[slashes + 2 :]
+    authority = schemeless.partition("/")[0].partition("?")[0].partition("#")[0]
+    after_userinfo = authority.rpartition("@")[-1]
+    if after_userinfo.startswith("["):
+        inside, bracket, _rest = after_userinfo.partition("]")
+        if bracket:
+            return f"{inside}]"
+    hostname = after_userinfo.partition(":")[0].strip()
+    return hostname.rstrip("." + "".join(_UNICODE_DOTS))
+
+
+@lru_cache(maxsize=1)
+def _suffix_rules() -> SuffixRules | None:
+    """The rules from tldextract's bundled snapshot, found without importing tldextract."""
+    path = snapshot_path()
+    if path is None:
+        return None
+    try:
+        rules = SuffixRules.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return rules if len(rules.rules) >= MIN_RULES else None
+
+
+def snapshot_path() -> Path | None:
+    """Where the public suffix list snapshot bundled with tldextract is installed."""
+    try:
+        spec = importlib.util.find_spec("tldextract")
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    for location in locations:
+        candidate = Path(location) / SNAPSHOT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@lru_cache(maxsize=1)
+def _tldextract() -> Any:
+    """tldextract's own extractor, offline: the fallback, and the reference the tests use."""
+    import tldextract
+
+    return tldextract.TLDExtract(
+        cache_dir=None,
+        suffix_list_urls=(),
+        fallback_to_snapshot=True,
+        include_psl_private_domains=False,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """``_EXTRACT``, tldextract's extractor, built on first use only."""
+    if name == "_EXTRACT":
+        return _tldextract()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,10 +12,14 @@ an Aho-Corasick automaton for literals and a ``re.search`` per regex.
 from __future__ import annotations
 
 import importlib
+import platform
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+from leaktrace import cache
 
 Backend = Literal["auto", "hyperscan", "fallback"]
 
@@ -55,6 +59,11 @@ class _Backend(Protocol):
 
 def hyperscan_available() -> bool:
     return _hs is not None
+
+
+def hyperscan_version() -> str | None:
+    """The hyperscan binding's version (None without it): compiled state depends on it."""
+    return None if _hs is None else str(getattr(_hs, "__version__", "unknown"))
 
 
 def literal_to_regex(literal: bytes) -> bytes:
@@ -98,13 +107,8 @@ class _HyperscanBackend:
         self._db: Any = None
         if not entries:
             return
-        db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
         try:
-            db.compile(
-                expressions=[_hs_expression(e) for e in entries],
-                ids=list(range(len(entries))),
-                flags=[_hs_flags(e) for e in entries],
-            )
+            db = _database([_hs_expression(e) for e in entries], [_hs_flags(e) for e in entries])
         except _hs.error as exc:
             raise _culprit(entries, str(exc)) from exc
         self._db = db
@@ -120,6 +124,65 @@ class _HyperscanBackend:
 
         self._db.scan(value, match_event_handler=on_match, scratch=self._scratch)
         return hits
+
+
+_DB_CACHE_KIND = "hyperscan-db"
+
+
+def _database(expressions: list[bytes], flags: list[int]) -> Any:
+    """The compiled database, from the per-user cache when an earlier run built the same one.
+
+    Compiling the prefilter regexes is most of a run's start-up; loading the
+    serialized database takes well under a millisecond. The key covers every
+    expression and flag, the hyperscan version and the machine, so any
+    change compiles afresh.
+    """
+    assert _hs is not None
+    key = cache.make_key(
+        _DB_CACHE_KIND,
+        hyperscan_version() or "",
+        sys.platform,
+        platform.machine(),
+        str(len(expressions)),
+        *(
+            part
+            for expression, flag in zip(expressions, flags, strict=True)
+            for part in (expression, str(flag))
+        ),
+    )
+    blob = cache.load(_DB_CACHE_KIND, key)
+    if blob is not None:
+        db = _deserialized(blob)
+        if db is not None:
+            return db
+    db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+    db.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
+    try:
+        serialized = _hs.dumpb(db)
+    except _hs.error:
+        return db
+    cache.store(_DB_CACHE_KIND, key, serialized)
+    return db
+
+
+def _deserialized(blob: bytes) -> Any:
+    """A cached database that loads and scans on this machine, or None.
+
+    The probe scan catches a database built for CPU features this machine
+    lacks (a cache directory shared between hosts). Any failure at all is a
+    cache miss: the caller compiles instead.
+    """
+    assert _hs is not None
+    try:
+        db = _hs.loadb(blob, mode=_hs.HS_MODE_BLOCK)
+        db.scan(b"\x00", match_event_handler=_ignore_match, scratch=_hs.Scratch(db))
+    except Exception:  # whatever a bad entry does, the answer is "compile"
+        return None
+    return db
+
+
+def _ignore_match(ident: int, start: int, end: int, flags: int, context: object) -> None:
+    return None
 
 
 def _culprit(entries: Sequence[ScanEntry], message: str) -> ScannerError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any
 
 from leaktrace.declaration import AppDeclaration
@@ -20,6 +19,7 @@ from leaktrace.policy.context import (
     RequestMark,
     resolve_consent,
 )
+from leaktrace.policy.failon import FailOn as FailOn  # re-exported: callers import it from here
 from leaktrace.policy.lists import DoubleLists, lists_record, observed_lists
 from leaktrace.policy.model import SEVERITY_ORDER, ConsentPoint, RuleResult, Verdict
 from leaktrace.policy.parties import reclassify
@@ -30,14 +30,6 @@ from leaktrace.timeline import Timeline, event_record
 from leaktrace.types import Finding, TimelineEvent
 
 VERDICT_FORMAT_VERSION = 1
-
-
-class FailOn(StrEnum):
-    """What trips the CI gate."""
-
-    violation = "violation"  # any verdict at violation level
-    undisclosed = "undisclosed"  # an undisclosed collection or sharing (violation level)
-    any = "any"  # any verdict, warnings included
 
 
 @dataclass(slots=True)

@@ -27,9 +27,10 @@ from hyperframe.frame import (
     RstStreamFrame,
 )
 
+from leaktrace.protocols.sniff import HTTP2_PREFACE
 from leaktrace.types import Diagnostic, HttpRequest
 
-PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+PREFACE: Final = HTTP2_PREFACE
 FRAME_HEADER: Final = 9
 MAX_FRAME: Final = 1 << 20
 MAX_HEADER_BLOCK: Final = 256 << 10

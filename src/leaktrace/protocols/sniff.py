@@ -44,6 +44,10 @@ HTTP_METHODS: Final = frozenset(
 )
 _LONGEST_METHOD: Final = max(len(m) for m in HTTP_METHODS)
 
+# The HTTP/2 connection preface; here so that sniffing for it does not load
+# the HTTP/2 parser's framing and HPACK libraries.
+HTTP2_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
 _TLS_HANDSHAKE: Final = 0x16
 _DNS_HEADER_LEN: Final = 12
 

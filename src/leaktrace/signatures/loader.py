@@ -7,21 +7,42 @@ point at the file, line and field so it can be fixed without a debugger.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
+import pydantic
 from pydantic import BaseModel, ValidationError
 
+from leaktrace import cache as state_cache
+from leaktrace.signatures import schema
 from leaktrace.signatures.schema import Endpoint, IdentifierSig, SdkSig
+
+if TYPE_CHECKING:
+    import yaml
 
 ENV_VAR = "LEAKTRACE_SIGNATURES"
 
-# libyaml parses several times faster; node marks (lines) are the same.
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+@cache
+def _safe_loader() -> type[yaml.SafeLoader]:
+    """libyaml parses several times faster; node marks (lines) are the same.
+
+    YAML is imported here, not at module level: a run whose signature set
+    comes from the cache and that reads no device or declaration file never
+    needs it.
+    """
+    import yaml
+
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return loader
+
 
 # Far deeper than any signature, device or app file needs.
 MAX_YAML_DEPTH = 64
@@ -72,12 +93,14 @@ def read_yaml(path: Path) -> YamlDocument:
     PyYAML keeps the last of two equal keys without a word, which would let a
     copy-pasted block silently replace an earlier one.
     """
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SignatureError([f"{display_path(path)}: cannot read: {exc}"]) from exc
     _check_depth(path, text)
-    loader = _SafeLoader(text)
+    loader = _safe_loader()(text)
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -109,7 +132,9 @@ def _check_depth(path: Path, text: str) -> None:
     ``[`` overflows the C stack and kills the process. Parser events come
     without recursion, so counting them first is safe.
     """
-    loader = _SafeLoader(text)
+    import yaml
+
+    loader = _safe_loader()(text)
     depth = 0
     try:
         while (event := loader.get_event()) is not None:  # type: ignore[no-untyped-call]
@@ -130,6 +155,8 @@ def _check_depth(path: Path, text: str) -> None:
 
 def _duplicate_keys(root: yaml.Node) -> Iterator[tuple[str, int]]:
     """Walk each node once: aliases share nodes, and a billion-laughs file must stay linear."""
+    import yaml
+
     visited: set[int] = set()
     stack = [root]
     while stack:
@@ -154,6 +181,8 @@ def locate_line(node: yaml.Node | None, loc: Loc) -> int:
 
     A missing field points at the mapping that should have held it.
     """
+    import yaml
+
     if node is None:
         return 1
     current = node
@@ -271,8 +300,25 @@ def load_signatures(dirs: Sequence[Path] | None = None) -> SignatureSet:
 
     A later directory replaces entries of an earlier one that have the same id,
     so a user directory can override or extend the bundled set.
+
+    A set loaded before from exactly the same files comes from the per-user
+    cache (``leaktrace.cache``): parsing and validating a few hundred files
+    costs more than reading a small capture.
     """
     roots = list(dirs) if dirs is not None else default_signature_dirs()
+    key = _cache_key(roots)
+    if key is not None:
+        cached = _cached_set(key)
+        if cached is not None:
+            return cached
+    loaded = _load_uncached(roots)
+    # Files edited while they were being read must not be stored under the old key.
+    if key is not None and _cache_key(roots) == key:
+        _store_set(key, loaded)
+    return loaded
+
+
+def _load_uncached(roots: Sequence[Path]) -> SignatureSet:
     problems: list[str] = []
     identifiers: dict[str, tuple[IdentifierSig, YamlDocument]] = {}
     sdks: dict[str, tuple[SdkSig, YamlDocument]] = {}
@@ -303,6 +349,69 @@ def load_signatures(dirs: Sequence[Path] | None = None) -> SignatureSet:
         sdks={k: v for k, (v, _) in sorted(sdks.items())},
         origins=origins,
     )
+
+
+_SET_CACHE_KIND = "signature-set"
+_SET_CACHE_FORMAT = "1"
+
+
+def _cache_key(roots: Sequence[Path]) -> str | None:
+    """A digest of every file loading would read (name, size, mtime, contents) and of
+    the code and versions that shape the result; None when the set is not cacheable
+    (a missing root or an unreadable file: loading reports those).
+    """
+    from leaktrace import __version__
+    from leaktrace.detectors.engine import hyperscan_version
+
+    parts: list[bytes | str] = [
+        _SET_CACHE_KIND,
+        _SET_CACHE_FORMAT,
+        __version__,
+        sys.version,
+        str(pydantic.VERSION),
+        hyperscan_version() or "no-hyperscan",
+    ]
+    try:
+        for source in (Path(__file__), Path(schema.__file__)):
+            parts.append(hashlib.sha256(source.read_bytes()).digest())
+        for root in roots:
+            if not root.is_dir():
+                return None
+            parts += ["root", str(root), os.path.abspath(root)]
+            for sub in ("identifiers", "sdks"):
+                folder = root / sub
+                parts.append(f"{sub}:{folder.is_dir()}")
+                if not folder.is_dir():
+                    continue
+                for path in sorted(folder.glob("*.yaml")):
+                    info = path.stat()
+                    data = path.read_bytes()
+                    parts += [path.name, str(info.st_size), str(info.st_mtime_ns)]
+                    parts.append(hashlib.sha256(data).digest())
+    except OSError:
+        return None
+    return state_cache.make_key(*parts)
+
+
+def _cached_set(key: str) -> SignatureSet | None:
+    payload = state_cache.load(_SET_CACHE_KIND, key)
+    if payload is None:
+        return None
+    try:
+        # Safe only because leaktrace.cache hands out files from the user's own,
+        # private directory; anything that does not unpickle cleanly is a miss.
+        loaded = pickle.loads(payload)
+    except Exception:  # a bad entry is a miss, whatever it raises
+        return None
+    return loaded if isinstance(loaded, SignatureSet) else None
+
+
+def _store_set(key: str, signatures: SignatureSet) -> None:
+    try:
+        payload = pickle.dumps(signatures, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        return
+    state_cache.store(_SET_CACHE_KIND, key, payload)
 
 
 def _documents(folder: Path, problems: list[str]) -> Iterator[YamlDocument]:

@@ -11,14 +11,17 @@ switches to something that is not read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from leaktrace.protocols import mqtt
 from leaktrace.protocols.http1 import RequestParser
-from leaktrace.protocols.http2 import PREFACE, Http2RequestParser
+from leaktrace.protocols.sniff import HTTP2_PREFACE as PREFACE
 from leaktrace.protocols.sniff import sniff_stream
 from leaktrace.protocols.websocket import WebSocketReader, WsMessage
 from leaktrace.types import Diagnostic, HttpRequest
+
+if TYPE_CHECKING:  # loaded when a stream turns out to be HTTP/2
+    from leaktrace.protocols.http2 import Http2RequestParser
 
 Mode = Literal["sniff", "http", "http2", "websocket", "mqtt", "raw", "opaque"]
 SNIFF_BYTES: Final = 64
@@ -111,6 +114,8 @@ class AppStream:
         if mode == "http":
             self._http = RequestParser()
         elif mode == "http2":
+            from leaktrace.protocols.http2 import Http2RequestParser  # hpack/hyperframe: on use
+
             self._h2 = Http2RequestParser()
         elif mode == "websocket":
             self._ws = WebSocketReader()

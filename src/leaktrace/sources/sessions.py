@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leaktrace.protocols.dns import parse_dns, split_tcp_dns
-from leaktrace.protocols.quic import QuicHelloReader
 from leaktrace.protocols.sniff import sniff_stream
 from leaktrace.protocols.tls import HelloBuffer
 from leaktrace.sources.appstream import AppItem, AppStream, ChannelParts, RawBytes, sniff_mode
 from leaktrace.sources.dnsmap import DnsMap
 from leaktrace.sources.flows import FlowData, FlowState
-from leaktrace.tls.connection import TlsDecryptor
 from leaktrace.tls.keylog import KeyLog
 from leaktrace.types import (
     Diagnostic,
@@ -30,6 +28,11 @@ from leaktrace.types import (
     TlsHello,
     Transport,
 )
+
+# QUIC and TLS decryption (cryptography) load when a flow first needs them.
+if TYPE_CHECKING:
+    from leaktrace.protocols.quic import QuicHelloReader
+    from leaktrace.tls.connection import TlsDecryptor
 
 RAW_CHUNK_BYTES = 64 << 10  # raw payloads are scanned in chunks of at most this size
 SNIFF_LIMIT = 64  # bytes after which an unrecognised flow is treated as raw
@@ -172,6 +175,8 @@ class FlowSession:
             self._hello = HelloBuffer()
             if self.keylog:
                 # Decryption needs the ServerHello: the server's bytes are read until then.
+                from leaktrace.tls.connection import TlsDecryptor
+
                 self._tls = TlsDecryptor(self.keylog)
                 self.flow.want_resp = True
         elif verdict == "dns":
@@ -223,6 +228,8 @@ class FlowSession:
             elif verdict == "quic":
                 self.kind = "quic"
                 self.opaque_reason = "quic_without_keys"
+                from leaktrace.protocols.quic import QuicHelloReader
+
                 self._quic = QuicHelloReader()
                 self._quic_first = (ev.ts, ev.frame)
             else:

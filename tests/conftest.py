@@ -1,0 +1,33 @@
+"""Suite-wide setup: the start-up cache lives in a private temporary directory.
+
+Set before collection so that modules which load signatures at import time,
+and every ``leaktrace`` subprocess a test starts, use it too; the user's own
+cache (``~/.cache/leaktrace``) is never read or written by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from leaktrace.cache import ENV_VAR
+
+_created: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if ENV_VAR not in os.environ:
+        path = tempfile.mkdtemp(prefix="leaktrace-cache-")  # mode 0700: a usable cache dir
+        _created.append(path)
+        os.environ[ENV_VAR] = path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for path in _created:
+        if os.environ.get(ENV_VAR) == path:
+            del os.environ[ENV_VAR]
+        shutil.rmtree(path, ignore_errors=True)
+    _created.clear()
