@@ -49,6 +49,8 @@ NOT_FOR_ANALYZE = (
     "leaktrace.protocols.http2",
     "leaktrace.protocols.quic",
     "leaktrace.tls.decrypt",
+    "leaktrace.parallel",  # only captures big enough to split fork workers
+    "phonenumbers",  # only numbers written with a leading "+" need it
 )
 
 

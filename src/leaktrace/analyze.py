@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from leaktrace.cores import MIN_PARALLEL_BYTES
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.sources.capture import CaptureSource, ProgressCallback
 from leaktrace.summary import Summary
@@ -151,18 +152,22 @@ def analyze_capture(
         source = TsharkSource(path, keylog=keylog)
     else:
         source = open_source(path, progress, keylog)
-    if jobs > 1 and keylog is None and isinstance(source, CaptureSource):
-        from leaktrace.parallel import MIN_PARALLEL_BYTES, analyze_parallel
+    if (
+        jobs > 1
+        and keylog is None
+        and isinstance(source, CaptureSource)
+        and source.size >= MIN_PARALLEL_BYTES
+    ):
+        from leaktrace.parallel import analyze_parallel
 
-        if source.size >= MIN_PARALLEL_BYTES:
-            return analyze_parallel(
-                path,
-                config,
-                jobs,
-                on_finding=on_finding,
-                progress=progress,
-                keep_findings=keep_findings,
-            )
+        return analyze_parallel(
+            path,
+            config,
+            jobs,
+            on_finding=on_finding,
+            progress=progress,
+            keep_findings=keep_findings,
+        )
     pipeline = Pipeline(config)
     findings, diagnostics = collect(
         pipeline, source, on_finding, list(pipeline.setup_diagnostics), keep=keep_findings

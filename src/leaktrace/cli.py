@@ -135,8 +135,8 @@ def analyze(
 ) -> None:
     """Analyze a capture file: which identifiers left the device, to which host, in which form."""
     from leaktrace.analyze import analyze_capture, find_sidecars
+    from leaktrace.cores import default_jobs
     from leaktrace.declaration import DeclarationError, load_declaration
-    from leaktrace.parallel import default_jobs
     from leaktrace.pipeline import PipelineConfig
     from leaktrace.profile import DeviceProfileError, load_device
     from leaktrace.signatures.loader import SignatureError

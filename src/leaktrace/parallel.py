@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from leaktrace.analyze import MAX_KEPT_DIAGNOSTICS, AnalysisResult, FindingCallback, collect
+from leaktrace.cores import MIN_PARALLEL_BYTES, default_jobs
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.sources.capture import CaptureSource, ProgressCallback
 from leaktrace.summary import Destination, Summary
@@ -40,17 +41,7 @@ __all__ = [
     "run_partition",
 ]
 
-#: Below this size a capture is done before extra workers have started.
-MIN_PARALLEL_BYTES = 8 << 20
 _PROGRESS_POLL_S = 0.25
-
-
-def default_jobs() -> int:
-    """The cores this process may run on (its affinity mask, not the machine's total)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(slots=True)
