@@ -68,7 +68,14 @@ def make_cert(folder: Path) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
-def upstream(cert: tuple[str, str]) -> ThreadingHTTPServer:
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # every client may connect at once
+
+
+def upstream(cert: tuple[str, str] | None) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1 answering every POST ``ok``; HTTPS with ``cert``."""
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body are two writes
@@ -83,11 +90,11 @@ def upstream(cert: tuple[str, str]) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(b"ok")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*cert)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server = _Server(("127.0.0.1", 0), Handler)
+    if cert is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*cert)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

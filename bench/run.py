@@ -3,6 +3,7 @@
     python -m bench                      # 200 MB capture, leaktrace at 1 and 2 jobs, peers
     python -m bench --size-mb 50 --jobs 1 --skip-tshark
     python -m bench --scale              # adds 1 GB and 5 GB captures and a SYN flood (memory)
+    python -m bench --proxy-load         # the live proxy under load instead (bench_proxy_load)
 
 In one run and on the same file it measures ``leaktrace analyze`` (full
 pipeline, default options, JSONL out), ``tshark`` HTTP field extraction piped
@@ -276,7 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scapy-mb", type=float, default=10.0, help="slice scapy reads")
     parser.add_argument("--scale", action="store_true", help="also 1 GB, 5 GB and a SYN flood")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
+    parser.add_argument(
+        "--proxy-load", action="store_true", help="run bench_proxy_load (60 s, 32 clients) instead"
+    )
     args = parser.parse_args(argv)
+    if args.proxy_load:
+        from bench.bench_proxy_load import main as proxy_load
+
+        return proxy_load(["--no-save"] if args.no_save else [])
 
     machine = machine_info()
     runs = [bench_capture(args.size_mb, args.seed, args.jobs, args)]

@@ -14,18 +14,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import resource
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from mitmproxy import connection, ctx, exceptions, http, tls
 from mitmproxy.addonmanager import Loader
+from mitmproxy.proxy import server_hooks
 
 from leaktrace.declaration import DeclarationError, load_declaration
 from leaktrace.pipeline import PipelineConfig
 from leaktrace.profile import DeviceProfileError, load_device
-from leaktrace.proxy import convert
+from leaktrace.proxy import convert, faults
 from leaktrace.proxy.recorder import FindingCallback, Recorder, Verdict
 from leaktrace.signatures.loader import SignatureError
 from leaktrace.types import Finding, Message, TlsHello
@@ -33,6 +36,8 @@ from leaktrace.types import Finding, Message, TlsHello
 logger = logging.getLogger("leaktrace")
 
 MAX_TRACKED_CONNECTIONS = 1 << 16  # per-connection request counters kept at once
+MAX_FAULT_EVENTS = 10_000  # proxy_error events written per reason; past it only counted
+LOGGED_FAULTS = 20  # proxy_error log lines per reason before only every 1000th is logged
 BLOCK_BODY = b"blocked by leaktrace: identifier sent to an undeclared party\n"
 OPTION_NAMES = (
     "leaktrace_device",
@@ -67,6 +72,12 @@ class LeaktraceAddon:
         self._timeline: IO[str] | None = None
         self._depth: dict[str, int] = {}
         self._ignore: list[re.Pattern[str]] = []
+        self._open: set[str] = set()
+        self._max_open = default_max_connections()
+        self._dialing: dict[str, str] = {}  # server connection → the host it was asked for
+        self._reported: dict[tuple[str, str], None] = {}  # (client, error) reported per server
+        self.fault_counts: Counter[str] = Counter()
+        self._log_watch = faults.ServerLogWatch(self._log_fault)
 
     # -- options ------------------------------------------------------------
 
@@ -88,6 +99,13 @@ class LeaktraceAddon:
             bool,
             False,
             "answer 403 to requests carrying an identifier to a party the declaration lacks",
+        )
+        loader.add_option(
+            "leaktrace_max_connections",
+            int,
+            0,
+            "client connections open at once; more are closed and recorded "
+            "(0: a quarter of the open-file limit)",
         )
         loader.add_option(
             "leaktrace_ignore_hosts",
@@ -112,6 +130,11 @@ class LeaktraceAddon:
             raise exceptions.OptionsError(
                 "leaktrace_block_undeclared needs the app's declaration: set leaktrace_app"
             )
+        if "leaktrace_max_connections" in updated:
+            wanted = ctx.options.leaktrace_max_connections
+            if wanted < 0:
+                raise exceptions.OptionsError("leaktrace_max_connections: must be 0 or more")
+            self._max_open = wanted or default_max_connections()
         if "leaktrace_sinkhole" in updated and ctx.options.leaktrace_sinkhole:
             # never open an upstream connection (nor resolve its name) before a request is seen
             ctx.options.update(connection_strategy="lazy")
@@ -137,7 +160,11 @@ class LeaktraceAddon:
                 ) from None
         self.recorder = Recorder(config, timeline=self._timeline, on_finding=self._on_finding)
 
+    def running(self) -> None:
+        self._log_watch.install()
+
     def done(self) -> None:
+        self._log_watch.uninstall()
         self._close_timeline()
 
     def _close_timeline(self) -> None:
@@ -190,8 +217,111 @@ class LeaktraceAddon:
         hello = convert.client_hello(client)
         self._hello(client, data.context.server, hello, "tls_refused", client.error)
 
+    # -- faults ---------------------------------------------------------------
+
+    def client_connected(self, client: connection.Client) -> None:
+        if len(self._open) >= self._max_open:
+            client.error = f"over {self._max_open} client connections open"
+            self._fault(
+                faults.Fault("proxy", "too_many_connections", client.error),
+                client=faults.format_address(client.peername),
+                limit=self._max_open,
+            )
+            return
+        self._open.add(client.id)
+
     def client_disconnected(self, client: connection.Client) -> None:
         self._depth.pop(client.id, None)
+        self._open.discard(client.id)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        """A flow that ended without a response: whose fault, and what the device had sent."""
+        if flow.error is None:
+            return
+        reported = (flow.client_conn.id, flow.error.msg)
+        if reported in self._reported:
+            del self._reported[reported]  # its server connection's failure is recorded already
+            return
+        request = flow.request
+        side, reason = faults.classify_flow_error(
+            flow.error.msg, request_complete=request.timestamp_end is not None
+        )
+        extra: dict[str, object] = {}
+        if "leaktrace" not in flow.metadata and self.recorder is not None:
+            # cut short before the request hook: what arrived (target, headers) is still scanned
+            msg = convert.http_message(flow, self._next_depth(flow.client_conn))
+            verdict = self.recorder.process(msg)
+            flow.metadata["leaktrace"] = {**_metadata(verdict), "cut_short": True}
+            extra["findings"] = len(verdict.findings)
+        key = convert.flow_key(flow.client_conn, flow.server_conn)
+        self._fault(
+            faults.Fault(side, reason, flow.error.msg),
+            client=faults.format_address(flow.client_conn.peername),
+            host=convert.request_host(request),
+            server=faults.format_address(flow.server_conn.peername or flow.server_conn.address),
+            flow=convert.keyed(key),
+            **extra,
+        )
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        # before any routing addon rewrites the address: the host the device asked for
+        if len(self._dialing) >= MAX_TRACKED_CONNECTIONS:
+            self._dialing.pop(next(iter(self._dialing)))
+        address = data.server.address
+        self._dialing[data.server.id] = str(address[0]) if address else ""
+
+    def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
+        self._dialing.pop(data.server.id, None)
+
+    def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
+        self._server_fault(data.client, data.server, "upstream_connect_failed")
+
+    def tls_failed_server(self, data: tls.TlsData) -> None:
+        self._server_fault(data.context.client, data.context.server, "upstream_tls_failed")
+
+    def _server_fault(
+        self, client: connection.Client, server: connection.Server, reason: str
+    ) -> None:
+        """Recorded once here; a flow that then fails with the same error only repeats it."""
+        error = server.error or reason
+        if len(self._reported) >= MAX_TRACKED_CONNECTIONS:
+            self._reported.pop(next(iter(self._reported)))
+        self._reported[(client.id, error)] = None
+        host = self._dialing.pop(server.id, "") or server.sni or ""
+        self._fault(
+            faults.Fault("upstream", reason, error),
+            client=faults.format_address(client.peername),
+            host=host,
+            server=faults.format_address(server.address),
+        )
+
+    def _log_fault(self, fault: faults.Fault, client: str | None) -> None:
+        self._fault(fault, client=client)
+
+    def _fault(self, fault: faults.Fault, **data: object) -> None:
+        """One ``proxy_error`` event (bounded per reason) and one log line (throttled)."""
+        if self.recorder is None:
+            return
+        self.fault_counts[fault.reason] += 1
+        count = self.fault_counts[fault.reason]
+        detail = faults.sanitize(fault.message, reveal=self.recorder.config.reveal)
+        record: dict[str, object] = {"side": fault.side, "reason": fault.reason}
+        record["detail"] = detail
+        record.update({k: v for k, v in data.items() if v not in (None, "")})
+        if count <= MAX_FAULT_EVENTS:
+            self.recorder.mark(faults.EVENT, record)
+        elif count == MAX_FAULT_EVENTS + 1:
+            self.recorder.mark(
+                "proxy_errors_not_recorded",
+                {"reason": fault.reason, "limit": MAX_FAULT_EVENTS},
+            )
+        if count <= LOGGED_FAULTS or count % 1000 == 0:
+            where = f" {data['host']}" if data.get("host") else ""
+            who = f" from {data['client']}" if data.get("client") else ""
+            logger.warning(
+                "proxy_error %s %s%s%s: %s (%d so far)",
+                fault.side, fault.reason, where, who, detail, count,
+            )  # fmt: skip
 
     def _hello(
         self,
@@ -225,6 +355,14 @@ class LeaktraceAddon:
             self._depth.pop(next(iter(self._depth)))
         self._depth[client.id] = depth
         return depth
+
+
+def default_max_connections() -> int:
+    """A quarter of the open-file limit: each client may hold an upstream connection too."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return 10_000
+    return max(16, min(soft // 4, 10_000))
 
 
 def _metadata(verdict: Verdict) -> dict[str, Any]:
