@@ -37,20 +37,59 @@ def event_record(event: TimelineEvent) -> dict[str, Any]:
 
 
 class TimelineWriter:
-    """Append-only: every record is written and flushed on its own line."""
+    """Append-only: every record is written and flushed on its own line.
+
+    ``position`` is the byte offset in the file where the next record starts
+    (None when the stream cannot tell), so a reader can come back for a record
+    later instead of keeping it in memory.
+    """
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
+        self.position: int | None = _tell(stream)
 
-    def event(self, event: TimelineEvent) -> None:
-        self._write(event_record(event))
+    def event(self, event: TimelineEvent) -> int | None:
+        return self._write(event_record(event))
 
-    def finding(self, finding: Finding) -> None:
-        self._write({"record": "finding", **finding_record(finding)})
+    def finding(self, finding: Finding) -> int | None:
+        """Write a finding; its byte offset in the file, when known."""
+        return self._write({"record": "finding", **finding_record(finding)})
 
-    def _write(self, record: dict[str, Any]) -> None:
-        self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def _write(self, record: dict[str, Any]) -> int | None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        at = self.position
+        self._stream.write(line)
         self._stream.flush()
+        if at is not None:
+            self.position = at + len(line.encode("utf-8"))
+        return at
+
+
+def _tell(stream: IO[str]) -> int | None:
+    """The byte offset of a file opened for appending (utf-8, so tell() counts bytes)."""
+    try:
+        if not stream.seekable():
+            return None
+        stream.flush()
+        return stream.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def read_findings_at(path: str | Path, offset: int, count: int) -> list[Finding]:
+    """Up to ``count`` findings from byte ``offset`` of a timeline file on (events skipped)."""
+    found: list[Finding] = []
+    if count <= 0:
+        return found
+    with Path(path).open("rb") as stream:
+        stream.seek(offset)
+        lines = (raw.decode("utf-8", "replace") for raw in stream)
+        for item in parse_timeline(lines, str(path)):
+            if isinstance(item, Finding):
+                found.append(item)
+                if len(found) >= count:
+                    break
+    return found
 
 
 def finding_from_record(record: dict[str, Any]) -> Finding:

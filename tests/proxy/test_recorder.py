@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import io
 import threading
+from pathlib import Path
+
+import pytest
 
 from leaktrace.declaration import AppDeclaration
 from leaktrace.pipeline import PipelineConfig
+from leaktrace.proxy import recorder as recorder_module
 from leaktrace.proxy.declared import is_declared, undeclared
 from leaktrace.proxy.recorder import Recorder
 from leaktrace.testing import finding, http_message
@@ -81,3 +85,31 @@ def test_concurrent_marks_and_messages_are_all_kept(device_config: PipelineConfi
         recorder.process(http_message("ulogs.umeng.com", f"/t{n}?imei={VALUES['imei']}"))
     thread.join()
     assert len(recorder.events()) == 200 and len(recorder.findings()) == 20
+
+
+def test_findings_past_the_memory_window_are_read_back_from_the_timeline_file(
+    device_config: PipelineConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a timeline file, memory holds a fixed number of findings however many are
+    made; every one is still returned, the later ones from the file."""
+    monkeypatch.setattr(recorder_module, "FILE_BACKED_KEPT", 3)
+    path = tmp_path / "timeline.jsonl"
+    path.write_text('{"record": "event", "ts": 1.0, "event": "earlier session"}\n')
+    seen: list[Finding] = []
+    with path.open("a", encoding="utf-8") as stream:
+        recorder = Recorder(device_config, timeline=stream, on_finding=seen.append)
+        for n in range(10):
+            recorder.mark("tick", {"n": n})  # events interleaved with findings in the file
+            recorder.process(http_message("ulogs.umeng.com", f"/t{n}?imei={VALUES['imei']}"))
+        assert len(recorder._findings) == 3  # the memory window, not the session
+        assert recorder.findings_total == len(seen) == 10
+
+        def comparable(items: list[Finding]) -> list[tuple[object, ...]]:
+            return [(f.flow, f.type, f.value, f.where, round(f.ts, 6)) for f in items]
+
+        assert comparable(recorder.findings()) == comparable(seen)
+        assert comparable(recorder.findings(7)) == comparable(seen[7:])
+        assert comparable(recorder.findings(2)) == comparable(seen[2:])
+        assert recorder.findings(10) == []
+        assert len(recorder.result().findings) == 10
+        assert "proxy_findings_not_kept" not in recorder.summary_record()["diagnostics"]
