@@ -13,7 +13,7 @@ body, both unique to the request, so each expected finding can be looked up
 in the timeline afterwards. The proxy's memory (``VmRSS``) is sampled every
 second and its peak (``VmHWM``) read before it stops.
 
-At the end sending stops, the proxy is stopped cleanly (SIGINT) and the
+At the end sending stops, the proxy is stopped cleanly (SIGTERM) and the
 timeline read back: a finding missing for an answered request is lost. Prints
 the figures and writes ``bench/results/<stamp>-proxy-load.json``; exits 1 if
 a finding was lost or the proxy did not stop cleanly.
@@ -115,7 +115,9 @@ class ProxyProcess:
         return int(m.group(1)) if m else None
 
     def stop(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
+        # SIGTERM, not SIGINT: a shell starting this in the background makes its
+        # children ignore SIGINT, and the proxy would never hear it.
+        self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -15,7 +15,10 @@ from leaktrace.types import Attribution, Message, Party
 
 __all__ = ["Attributor", "Rule", "SdkMatcher", "registrable_domain", "split_target"]
 
-CACHE_LIMIT = 65536
+CACHE_LIMIT = 4096
+"""Attributions remembered; the key holds the request-target for SDKs matched by path,
+and targets are mostly unique (timestamps, counters), so a bigger memo only grows
+memory in a long proxy session. It is reset, not grown, past this."""
 
 
 def _clean_domain(domain: str) -> str:
