@@ -81,11 +81,11 @@ def run_partition(
         findings, diagnostics = collect(pipeline, source)
     else:
         with open(spill, "wb") as stream:
-            pickler = pickle.Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL)
 
             def write(finding: Finding) -> None:
-                pickler.dump(finding)
-                pickler.clear_memo()
+                # One pickle per finding: a shared Unpickler would remember every
+                # object it ever read, which is the memory this file is there to save.
+                pickle.dump(finding, stream, protocol=pickle.HIGHEST_PROTOCOL)
 
             findings, diagnostics = collect(pipeline, source, write, keep=False)
     return PartitionResult(
@@ -194,10 +194,9 @@ def _spilled(parts: Sequence[PartitionResult]) -> Iterator[Finding]:
 def _read_spill(path: Path) -> Iterator[Finding]:
     # Written by this run's own workers into a private temporary directory.
     with path.open("rb") as stream:
-        unpickler = pickle.Unpickler(stream)
         while True:
             try:
-                finding = unpickler.load()
+                finding = pickle.load(stream)
             except EOFError:
                 return
             yield finding

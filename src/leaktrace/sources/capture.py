@@ -274,6 +274,8 @@ class CaptureSource:
                 if isinstance(event, FlowData):
                     for _ in self._session(event.flow, origin).on_data(event):
                         pass
+                else:
+                    event.flow.context = None  # see below
                 return
         if isinstance(event, FlowData):
             yield from self._session(event.flow, origin).on_data(event)
