@@ -17,14 +17,14 @@ demo: $(STAMP)
 
 ## Set up (tshark included), then run the linters and the whole test suite.
 test: $(STAMP) tools
-	$(BIN)/ruff check src tests bench captures tests/data
-	$(BIN)/ruff format --check src tests bench captures
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
