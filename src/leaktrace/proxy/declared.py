@@ -1,30 +1,22 @@
 """Is a finding covered by the app's declaration? The rule behind ``--block-undeclared``.
 
 A first-party finding is declared when its identifier type is in ``collects``;
-a third-party one when a ``shares`` entry names its SDK id, or a domain the
-host belongs to, and lists its type. A finding whose party is unknown is not
-declared: the declaration cannot vouch for a destination it never names.
+any other when a ``shares`` entry names its receiver and lists its type, by
+the same matching the policy stage uses (``policy.parties``), so the proxy
+blocks exactly what the report would call undisclosed.
 """
 
 from __future__ import annotations
 
 from leaktrace.declaration import AppDeclaration
+from leaktrace.policy.parties import share_declared
 from leaktrace.types import Finding
 
 
 def is_declared(app: AppDeclaration, finding: Finding) -> bool:
     if finding.party == "first":
         return any(item.type == finding.type for item in app.collects)
-    host = (finding.host or "").lower().rstrip(".")
-    for share in app.shares:
-        if finding.type not in share.types:
-            continue
-        party = share.party.lower().rstrip(".")
-        if finding.sdk is not None and party == finding.sdk.lower():
-            return True
-        if host and (host == party or host.endswith("." + party)):
-            return True
-    return False
+    return share_declared(app, finding)
 
 
 def undeclared(app: AppDeclaration, findings: list[Finding]) -> list[Finding]:
