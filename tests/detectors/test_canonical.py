@@ -41,3 +41,11 @@ def test_mac_that_is_not_a_mac_is_only_lowered() -> None:
 )
 def test_canonical_phone(raw: str, value: str) -> None:
     assert canonical_phone(raw) == value
+
+
+def test_hex_device_ids_fold_case_but_base64_utdid_does_not() -> None:
+    assert canonical_value("vaid", "ABCDEF0123456789") == "abcdef0123456789"
+    assert canonical_value("aaid", "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0") == (
+        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    )
+    assert canonical_value("utdid", "WbK9xQ2mZ0oDAH1pLrTnVcEs") == "WbK9xQ2mZ0oDAH1pLrTnVcEs"

@@ -11,7 +11,8 @@ from leaktrace.detectors.validators import cn_mobile_national
 
 _DIGITS_ONLY = frozenset({"imei", "imsi", "bank_card"})
 _ALNUM_UPPER = frozenset({"iccid", "meid", "id_card"})
-_LOWER = frozenset({"android_id", "ad_id", "oaid", "email"})
+# Hex identifiers (case carries no meaning); utdid is base64, so its case stays.
+_LOWER = frozenset({"android_id", "ad_id", "oaid", "vaid", "aaid", "email"})
 _MAC_LIKE = frozenset({"mac", "bssid"})
 
 
