@@ -190,16 +190,7 @@ class FlowTable:
             if not is_orig and not flow.want_resp and not pkt.flags & (_SYN | _FIN | _RST):
                 # Fast path for the bulk of a capture: server-to-client segments
                 # nobody asked to reassemble. Only their ACK can matter.
-                flow.resp_bytes += len(pkt.payload)
-                flow.frames += 1
-                flow._seen = count
-                flow._last_frame = frame
-                if ts > flow.last_ts:
-                    flow.last_ts = ts
-                orig = flow._orig
-                if orig is not None and orig.buffered and pkt.flags & _ACK:
-                    orig.acked(pkt.ack)
-                    self._drain(flow, orig, True, ts, frame, events)
+                self._response(flow, len(pkt.payload), pkt.ack, pkt.flags, ts, frame, events)
                 return iter(events) if events else _NO_EVENTS
         if proto != _TCP and proto != _UDP:
             return iter(events)
@@ -249,19 +240,31 @@ class FlowTable:
         if count >= self._next_sweep_count or flow.want_resp or flags & (_SYN | _FIN | _RST):
             return None
         self._count = count
+        events: list[FlowEvent] = []
+        self._response(flow, size, ack, flags, ts, frame, events)
+        return iter(events) if events else _NO_EVENTS
+
+    def _response(
+        self,
+        flow: FlowState,
+        size: int,
+        ack: int,
+        flags: int,
+        ts: float,
+        frame: int,
+        events: list[FlowEvent],
+    ) -> None:
+        """Account a server-to-client segment nobody reassembles: only its ACK can matter."""
         flow.resp_bytes += size
         flow.frames += 1
-        flow._seen = count
+        flow._seen = self._count
         flow._last_frame = frame
         if ts > flow.last_ts:
             flow.last_ts = ts
         orig = flow._orig
         if orig is not None and orig.buffered and flags & _ACK:
-            events: list[FlowEvent] = []
             orig.acked(ack)
             self._drain(flow, orig, True, ts, frame, events)
-            return iter(events) if events else _NO_EVENTS
-        return _NO_EVENTS
 
     def _tcp(
         self,
