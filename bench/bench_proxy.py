@@ -15,7 +15,6 @@ the same requests; the count and the wall time are bounded.
 from __future__ import annotations
 
 import argparse
-import datetime
 import http.client
 import json
 import ssl
@@ -28,44 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from leaktrace.proxy.runner import ProxyRunner
 from leaktrace.proxy.session import ProxySession
+from leaktrace.testing import self_signed_cert
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = ROOT / "captures" / "device.yaml"
 HOSTS = ("ulogs.umeng.com", "api.example.com", "loc.map.baidu.com", "t.getui.net")
-
-
-def make_cert(folder: Path) -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTS[0])])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in HOSTS]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "up.pem", folder / "up.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_path), str(key_path)
 
 
 class _Server(ThreadingHTTPServer):
@@ -73,7 +42,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # every client may connect at once
 
 
-def upstream(cert: tuple[str, str] | None) -> ThreadingHTTPServer:
+def upstream(cert: tuple[Path, Path] | None) -> ThreadingHTTPServer:
     """An HTTP server on 127.0.0.1 answering every POST ``ok``; HTTPS with ``cert``."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -151,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        server = upstream(make_cert(folder))
+        server = upstream(self_signed_cert(folder, HOSTS, stem="up"))
         port = int(server.server_address[1])
         common = {"ssl_insecure": True, "listen_host": "127.0.0.1", "listen_port": 0}
 

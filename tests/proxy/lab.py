@@ -7,7 +7,6 @@ resolved and no packet leaves the machine.
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import json
 import signal
@@ -22,10 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from leaktrace.testing import self_signed_cert
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = ROOT / "captures" / "device.yaml"
@@ -70,31 +67,7 @@ REQUESTS = (
 
 def self_signed(tmp: Path, names: list[str]) -> tuple[Path, Path]:
     """A certificate and key for the given names, made for this test run only."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "upstream.pem", tmp / "upstream.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return self_signed_cert(tmp, names)
 
 
 @dataclass
