@@ -374,15 +374,7 @@ class TsharkSource:
         while len(flow.raw) >= RAW_CHUNK_BYTES:
             piece = bytes(flow.raw[:RAW_CHUNK_BYTES])
             del flow.raw[:RAW_CHUNK_BYTES]
-            yield self._message(
-                flow,
-                flow.raw_ts,
-                flow.raw_frame,
-                "tcp",
-                MessageKind.RAW,
-                self._dns_name(flow),
-                payload=piece,
-            )
+            yield self._raw_message(flow, piece)
             flow.raw_ts, flow.raw_frame = ts, frame
 
     def _close(self, flow: _Flow) -> Iterator[Message]:
@@ -391,16 +383,20 @@ class TsharkSource:
         if flow.raw:
             piece = bytes(flow.raw)
             flow.raw.clear()
-            yield self._message(
-                flow,
-                flow.raw_ts,
-                flow.raw_frame,
-                "tcp",
-                MessageKind.RAW,
-                self._dns_name(flow),
-                payload=piece,
-            )
+            yield self._raw_message(flow, piece)
         self._account(flow)
+
+    def _raw_message(self, flow: _Flow, piece: bytes) -> Message:
+        """Undecoded TCP bytes, stamped with the packet that began them."""
+        return self._message(
+            flow,
+            flow.raw_ts,
+            flow.raw_frame,
+            "tcp",
+            MessageKind.RAW,
+            self._dns_name(flow),
+            payload=piece,
+        )
 
     # -- message building -----------------------------------------------------------------
 
