@@ -77,14 +77,13 @@ class _Owners:
     DNS belongs to every partition: its answers name the others' flows.
     """
 
-    __slots__ = ("_by_bytes", "_by_flow", "_by_tuple", "count", "index")
+    __slots__ = ("_by_bytes", "_by_tuple", "count", "index")
 
     def __init__(self, index: int, count: int) -> None:
         self.index = index
         self.count = count
         self._by_bytes: dict[bytes, bool] = {}
         self._by_tuple: dict[tuple[str, int, str, int, int], bool] = {}
-        self._by_flow: dict[tuple[str, int, str, int, int], bool] = {}
 
     def of_frame(self, linktype: int, data: bytes | memoryview) -> str:
         if type(data) is not bytes:
@@ -123,23 +122,13 @@ class _Owners:
 
     def owns(self, src: str, sport: int, dst: str, dport: int, proto: int) -> bool:
         """Whether this partition sees the packet (its flow, or DNS)."""
-        if sport == DNS_PORT or dport == DNS_PORT:
-            return True
-        return self._owns(self._by_tuple, src, sport, dst, dport, proto)
+        return (
+            sport == DNS_PORT or dport == DNS_PORT or self.owns_flow(src, sport, dst, dport, proto)
+        )
 
     def owns_flow(self, src: str, sport: int, dst: str, dport: int, proto: int) -> bool:
         """Whether this partition reports the flow (DNS flows are reported by their owner)."""
-        return self._owns(self._by_flow, src, sport, dst, dport, proto)
-
-    def _owns(
-        self,
-        cache: dict[tuple[str, int, str, int, int], bool],
-        src: str,
-        sport: int,
-        dst: str,
-        dport: int,
-        proto: int,
-    ) -> bool:
+        cache = self._by_tuple
         key = (src, sport, dst, dport, proto)
         mine = cache.get(key)
         if mine is None:
@@ -180,7 +169,7 @@ class CaptureSource:
         if partition is not None and not 0 <= partition[0] < partition[1]:
             raise ValueError(f"partition {partition} is not (index, count) with index < count")
         self._partition = partition
-        self._owners: _Owners | None = None
+        self._owners = _Owners(*partition) if partition is not None else None
         self.coverage = Coverage()
         self.dns_map = DnsMap()
         self.frames = 0
@@ -202,7 +191,7 @@ class CaptureSource:
         progress = self._progress
         part = self._partition
         primary = part is None or part[0] == 0
-        owners = self._owners = _Owners(*part) if part is not None else None
+        owners = self._owners
         bulk = table.bulk
         frames = 0
         secrets_seen = 0
