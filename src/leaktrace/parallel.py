@@ -141,11 +141,11 @@ def analyze_parallel(
     """
     probe = CaptureSource(path)  # fails early, in this process, on an unreadable file
     size = probe.size
-    ctx = mp.get_context("fork")
-    counter = ctx.Value("q", 0, lock=False) if progress is not None else None
-    with contextlib.ExitStack() as stack:
-        spill_dir = None if keep_findings else stack.enter_context(tempfile.TemporaryDirectory())
-        parts = _run_workers(str(path), config, jobs, size, counter, progress, spill_dir)
+    spill: contextlib.AbstractContextManager[str | None] = (
+        contextlib.nullcontext() if keep_findings else tempfile.TemporaryDirectory()
+    )
+    with spill as spill_dir:
+        parts = _run_workers(str(path), config, jobs, size, progress, spill_dir)
         if progress is not None:
             progress(size, size)
         result = merge_partitions(str(path), parts)
@@ -161,11 +161,12 @@ def _run_workers(
     config: PipelineConfig,
     jobs: int,
     size: int,
-    counter: Any,
     progress: ProgressCallback | None,
     spill_dir: str | None,
 ) -> list[PartitionResult]:
     ctx = mp.get_context("fork")
+    # Worker 0 reports how far it has read here; the others read the same file.
+    counter = ctx.Value("q", 0, lock=False) if progress is not None else None
     with _fork_lock:
         _shared.update(path=path, config=config, counter=counter, spill_dir=spill_dir)
         try:
