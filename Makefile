@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck bench tools clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/leaktrace/sources/_skim.c
 	@sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
 	@touch $@
 

@@ -1,4 +1,9 @@
-"""The whole offline source on a well-framed pcap of fuzzed frames: frames to Messages."""
+"""The whole offline source on a well-framed pcap of fuzzed frames: frames to Messages.
+
+Differential where the native record walk is built: the same file read with and
+without it must give the same items, coverage and frame count, whole and as one
+of two partitions.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,44 @@ import struct
 from _harness import MemFile, Slicer, fuzz_main, instrumented
 
 with instrumented():
+    import leaktrace.sources.capture as capture
     from leaktrace.sources.capture import CaptureError, CaptureSource
 
 _FILE = MemFile("capture")
 _LINKTYPES = (1, 101, 113, 276, 0)
+_PARTITIONS = (None, (0, 2), (1, 2))
+_NATIVE = capture.native_skim
+
+
+def _read(path: str, partition: tuple[int, int] | None) -> tuple[object, ...] | None:
+    try:
+        source = CaptureSource(path, idle_timeout=2.0, max_flows=4, partition=partition)
+    except CaptureError:
+        return None
+    items = list(source)
+    return items, source.coverage, source.frames
 
 
 def test_one_input(data: bytes) -> None:
     s = Slicer(data)
+    partition = s.pick(_PARTITIONS)
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, s.pick(_LINKTYPES)))
     sec = 1_700_000_000
     while s.remaining:
         sec += s.below(4)
         frame = s.sized(4096)
         out += struct.pack("<IIII", sec, 0, len(frame), len(frame)) + frame
-    try:
-        source = CaptureSource(_FILE.write(bytes(out)), idle_timeout=2.0, max_flows=4)
-    except CaptureError:
+    path = _FILE.write(bytes(out))
+    first = _read(path, partition)
+    if _NATIVE is None:
         return
-    for _item in source:
-        pass
+    capture.native_skim = None
+    try:
+        second = _read(path, partition)
+    finally:
+        capture.native_skim = _NATIVE
+    if first != second:
+        raise AssertionError("the native record walk changed what the capture gives")
 
 
 if __name__ == "__main__":

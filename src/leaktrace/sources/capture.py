@@ -12,17 +12,29 @@ import socket
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from leaktrace.sources.dnsmap import DnsMap
 from leaktrace.sources.flows import FlowClosed, FlowData, FlowEvent, FlowState, FlowTable
 from leaktrace.sources.fragments import FragmentReassembler
 from leaktrace.sources.packets import decode_frame
-from leaktrace.sources.pcap import CaptureError, CaptureReader
+from leaktrace.sources.pcap import CaptureError, CaptureReader, Skim
 from leaktrace.sources.sessions import FlowSession
 from leaktrace.tls.keylog import KeyLog
 from leaktrace.types import Coverage, Diagnostic, Message
 
-__all__ = ["CaptureError", "CaptureSource", "flow_partition"]
+NativeSkim = Callable[
+    [bytes, int, int, int, int, bool, float, int, int, dict[bytes, Any], dict[bytes, bool] | None,
+     int, int, int],
+    tuple[int, int, int, int],
+]  # fmt: skip
+native_skim: NativeSkim | None
+try:  # the native record walk (sources/_skim.c); absent when built without a compiler
+    from leaktrace.sources._skim import skim as native_skim
+except ImportError:  # pragma: no cover - depends on the build
+    native_skim = None
+
+__all__ = ["CaptureError", "CaptureSource", "flow_partition", "native_skim"]
 
 ProgressCallback = Callable[[int, int], None]  # (bytes read, file size)
 PROGRESS_EVERY = 4096  # frames between progress callbacks
@@ -77,12 +89,13 @@ class _Owners:
     DNS belongs to every partition: its answers name the others' flows.
     """
 
-    __slots__ = ("_by_bytes", "_by_tuple", "count", "index")
+    __slots__ = ("_by_tuple", "by_bytes", "count", "index")
 
     def __init__(self, index: int, count: int) -> None:
         self.index = index
         self.count = count
-        self._by_bytes: dict[bytes, bool] = {}
+        # Also read by the native skim, which drops frames this memo calls foreign.
+        self.by_bytes: dict[bytes, bool] = {}
         self._by_tuple: dict[tuple[str, int, str, int, int], bool] = {}
 
     def of_frame(self, linktype: int, data: bytes | memoryview) -> str:
@@ -108,16 +121,16 @@ class _Owners:
         ):
             return _UNKNOWN
         raw = data[off + 9 : off + 10] + data[off + 12 : off + 24]
-        mine = self._by_bytes.get(raw)
+        mine = self.by_bytes.get(raw)
         if mine is None:
             sport = (data[off + 20] << 8) | data[off + 21]
             dport = (data[off + 22] << 8) | data[off + 23]
             src = socket.inet_ntoa(data[off + 12 : off + 16])
             dst = socket.inet_ntoa(data[off + 16 : off + 20])
             mine = self.owns(src, sport, dst, dport, proto)
-            if len(self._by_bytes) >= _OWNER_CACHE_MAX:
-                self._by_bytes.clear()
-            self._by_bytes[raw] = mine
+            if len(self.by_bytes) >= _OWNER_CACHE_MAX:
+                self.by_bytes.clear()
+            self.by_bytes[raw] = mine
         return _MINE if mine else _FOREIGN
 
     def owns(self, src: str, sport: int, dst: str, dport: int, proto: int) -> bool:
@@ -193,16 +206,42 @@ class CaptureSource:
         primary = part is None or part[0] == 0
         owners = self._owners
         bulk = table.bulk
-        frames = 0
+        frames = 0  # frames read, those the skim took included
+        next_progress = PROGRESS_EVERY if progress is not None else 1 << 62
         secrets_seen = 0
-        for frame in reader:
-            frames += 1
+        skim: Skim | None = None
+        if native_skim is not None and reader.format == "pcap":
+            walk = native_skim
+            linktype = reader.linktype or 0
+            foreign = owners.by_bytes if owners is not None else None
+
+            def skim(
+                buf: bytes,
+                pos: int,
+                index: int,
+                prev_sec: int,
+                limit: int,
+                big_endian: bool,
+                scale: float,
+                max_jump: int,
+            ) -> tuple[int, int, int]:
+                nonlocal frames
+                pos, index, prev_sec, table._count = walk(
+                    buf, pos, index, prev_sec, limit, big_endian, scale, max_jump, linktype,
+                    bulk, foreign, table._count, table._next_sweep_count, next_progress,
+                )  # fmt: skip
+                frames = index
+                return pos, index, prev_sec
+
+        for frame in reader.iter_frames(skim):
+            frames = frame.index
             if len(reader.decryption_secrets) != secrets_seen:
                 for stype, secrets in reader.decryption_secrets[secrets_seen:]:
                     self.keylog.add_secrets_block(stype, bytes(secrets))
                 secrets_seen = len(reader.decryption_secrets)
-            if progress is not None and frames % PROGRESS_EVERY == 0:
-                progress(reader.bytes_read, reader.size)
+            if frames >= next_progress:
+                next_progress = frames + PROGRESS_EVERY
+                progress(reader.bytes_read, reader.size)  # type: ignore[misc]
             data = frame.data
             # A download segment of a known flow: found from its header bytes and
             # accounted without decoding (most frames of a capture are these).

@@ -21,7 +21,14 @@ from typing import BinaryIO, Protocol
 
 from leaktrace.types import Diagnostic
 
-__all__ = ["CaptureError", "CaptureReader", "Frame"]
+__all__ = ["CaptureError", "CaptureReader", "Frame", "Skim"]
+
+# A caller's shortcut through classic pcap records: given the buffer, the position
+# of a record and the reader's state (frames so far, seconds of the last record or
+# -1, length limit, big-endian, timestamp scale, largest trusted time jump), it
+# takes as many records as it can handle without a Frame and returns the position,
+# frame count and last seconds after them. Records it leaves are read as usual.
+Skim = Callable[[bytes, int, int, int, int, bool, float, int], tuple[int, int, int]]
 
 
 class CaptureError(Exception):
@@ -170,6 +177,10 @@ class CaptureReader:
         return head
 
     def __iter__(self) -> Iterator[Frame]:
+        return self.iter_frames()
+
+    def iter_frames(self, skim: Skim | None = None) -> Iterator[Frame]:
+        """The frames, except those ``skim`` takes (classic pcap only; see ``Skim``)."""
         self.bytes_read = 0
         self.damage = None
         self.anomalies = []
@@ -178,7 +189,7 @@ class CaptureReader:
         self.decryption_secrets = []
         self.skipped_blocks = {}
         if self.format == "pcap":
-            return self._pcap_frames()
+            return self._pcap_frames(skim)
         return self._pcapng_frames()
 
     def _open(self) -> BinaryIO:
@@ -207,7 +218,7 @@ class CaptureReader:
 
     # -- pcap -----------------------------------------------------------------
 
-    def _pcap_frames(self) -> Iterator[Frame]:
+    def _pcap_frames(self, skim: Skim | None) -> Iterator[Frame]:
         with self._open() as f:
             buf = self._refill(f, b"", 0, _PCAP_HEADER_LEN)
             endian, scale = _PCAP_MAGICS.get(buf[:4], ("<", 1e-6))
@@ -221,7 +232,21 @@ class CaptureReader:
             n = len(buf)
             index = 0
             prev_sec: int | None = None
+            big_endian = endian == ">"
             while True:
+                if skim is not None and pos + _PCAP_RECORD_LEN <= n:
+                    pos, index, last = skim(
+                        buf,
+                        pos,
+                        index,
+                        -1 if prev_sec is None else prev_sec,
+                        limit,
+                        big_endian,
+                        scale,
+                        MAX_JUMP,
+                    )
+                    if last >= 0:
+                        prev_sec = last
                 if pos + _PCAP_RECORD_LEN > n:
                     buf = self._refill(f, buf, pos, _PCAP_RECORD_LEN)
                     base += pos

@@ -1,0 +1,302 @@
+/*
+ * Native record walk for classic pcap: the frames a capture read can settle
+ * from their header bytes alone, settled without making a Python object per
+ * frame.
+ *
+ * Most frames of a capture are download segments of flows already in the
+ * table, and in a partitioned run (--jobs) half of the rest belong to another
+ * worker. Both need only a dictionary lookup on a few header bytes, so the
+ * Python loop around them costs far more than the work. skim() walks records
+ * from a position in the reader's buffer and takes each one that is
+ *
+ *   - a server-to-client IPv4 TCP segment of a flow in FlowTable.bulk that
+ *     FlowTable.feed_response would account without events: no SYN/FIN/RST,
+ *     no sweep due, the consumer not wanting the server's bytes, nothing of
+ *     the client's waiting for this ACK; its byte count, frame count, last
+ *     frame, packet count and last time are written to the FlowState exactly
+ *     as the Python path writes them; or
+ *   - a plain IPv4 TCP/UDP frame that the partition memo (_Owners._by_bytes)
+ *     already says belongs to another worker: dropped.
+ *
+ * It stops at the first record it cannot take, whatever the reason (a
+ * different packet, a record header the reader must doubt, a record that
+ * runs past the buffer, a sweep or a progress report due), and returns where
+ * it stopped; the Python reader and CaptureSource handle that record as if
+ * skim() did not exist. It never reads outside the buffer and never raises
+ * for any input bytes.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+#define LINKTYPE_ETHERNET 1
+#define RECORD_HEADER 16
+#define KEY_LEN 13
+
+static PyObject *s_want_resp, *s_orig, *s_buffered, *s_resp_bytes, *s_frames, *s_seen,
+    *s_last_frame, *s_last_ts;
+
+static inline uint32_t read32(const unsigned char *p, int big_endian)
+{
+    if (big_endian)
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+
+/* Look up 13 key bytes (protocol, addresses, ports) in a dict keyed by bytes.
+   Returns a borrowed reference, NULL with no error when absent. */
+static PyObject *lookup(PyObject *dict, const unsigned char *proto, const unsigned char *rest)
+{
+    PyObject *key = PyBytes_FromStringAndSize(NULL, KEY_LEN);
+    if (key == NULL)
+        return NULL;
+    char *k = PyBytes_AS_STRING(key);
+    k[0] = (char)proto[0];
+    memcpy(k + 1, rest, KEY_LEN - 1);
+    PyObject *value = PyDict_GetItemWithError(dict, key);
+    Py_DECREF(key);
+    return value;
+}
+
+static int truthy_attr(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    int t = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return t;
+}
+
+static int set_long(PyObject *obj, PyObject *name, long long value)
+{
+    PyObject *v = PyLong_FromLongLong(value);
+    if (v == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(obj, name, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static int add_long(PyObject *obj, PyObject *name, long long delta)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    long long now = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    if (now == -1 && PyErr_Occurred())
+        return -1;
+    return set_long(obj, name, now + delta);
+}
+
+/* 1: accounted; 0: not a frame this path takes; -1: error set. */
+static int take_download(PyObject *bulk, const unsigned char *d, Py_ssize_t len, double ts,
+                         long long frame, long long *count, long long next_sweep)
+{
+    if (len < 54 || d[14] != 0x45 || d[12] != 0x08 || d[13] != 0x00)
+        return 0;
+    PyObject *flow = lookup(bulk, d + 23, d + 26);
+    if (flow == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if ((d[20] & 0x3F) || d[21])
+        return 0; /* a fragment */
+    Py_ssize_t total = ((Py_ssize_t)d[16] << 8) | d[17];
+    Py_ssize_t end = total ? 14 + total : len;
+    if (end > len)
+        end = len;
+    Py_ssize_t doff = (Py_ssize_t)(d[46] >> 4) << 2;
+    Py_ssize_t start = 34 + doff;
+    if (doff < 20 || start > end)
+        return 0;
+    int flags = d[47];
+    if (flags & (TCP_SYN | TCP_FIN | TCP_RST) || *count + 1 >= next_sweep)
+        return 0;
+    Py_INCREF(flow); /* the attribute calls below may run arbitrary code */
+    int rc; /* -1 error, 0 left to Python, 1 accounted here */
+    int wanted = truthy_attr(flow, s_want_resp);
+    if (wanted != 0) {
+        rc = wanted < 0 ? -1 : 0; /* the consumer reassembles the server's bytes */
+        goto done;
+    }
+    if (flags & TCP_ACK) {
+        PyObject *orig = PyObject_GetAttr(flow, s_orig);
+        if (orig == NULL) {
+            rc = -1;
+            goto done;
+        }
+        int waiting = orig == Py_None ? 0 : truthy_attr(orig, s_buffered);
+        Py_DECREF(orig);
+        if (waiting != 0) {
+            rc = waiting < 0 ? -1 : 0; /* the client's data waits for this ACK: Python drains it */
+            goto done;
+        }
+    }
+    long long seen = *count + 1;
+    if (add_long(flow, s_resp_bytes, (long long)(end - start)) < 0 ||
+        add_long(flow, s_frames, 1) < 0 || set_long(flow, s_seen, seen) < 0 ||
+        set_long(flow, s_last_frame, frame) < 0) {
+        rc = -1;
+        goto done;
+    }
+    PyObject *last = PyObject_GetAttr(flow, s_last_ts);
+    if (last == NULL) {
+        rc = -1;
+        goto done;
+    }
+    double last_ts = PyFloat_AsDouble(last);
+    Py_DECREF(last);
+    if (last_ts == -1.0 && PyErr_Occurred()) {
+        rc = -1;
+        goto done;
+    }
+    if (ts > last_ts) {
+        PyObject *v = PyFloat_FromDouble(ts);
+        if (v == NULL || PyObject_SetAttr(flow, s_last_ts, v) < 0) {
+            Py_XDECREF(v);
+            rc = -1;
+            goto done;
+        }
+        Py_DECREF(v);
+    }
+    *count = seen;
+    rc = 1;
+done:
+    Py_DECREF(flow);
+    return rc;
+}
+
+/* 1: another worker's frame; 0: not known to be; -1: error set. */
+static int take_foreign(PyObject *foreign, int linktype, const unsigned char *d, Py_ssize_t len)
+{
+    Py_ssize_t off;
+    if (linktype == LINKTYPE_ETHERNET) {
+        if (len < 38 || d[12] != 0x08 || d[13] != 0x00)
+            return 0;
+        off = 14;
+    } else if (linktype == 101 || linktype == 228) {
+        if (len < 24)
+            return 0;
+        off = 0;
+    } else {
+        return 0;
+    }
+    const unsigned char *ip = d + off;
+    int proto = ip[9];
+    if (ip[0] != 0x45 || (proto != 6 && proto != 17) || (ip[6] & 0x3F) || ip[7])
+        return 0;
+    PyObject *mine = lookup(foreign, ip + 9, ip + 12);
+    if (mine == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    return mine == Py_False;
+}
+
+PyDoc_STRVAR(skim_doc,
+"skim(buf, pos, index, prev_sec, limit, big_endian, scale, max_jump, linktype,\n"
+"     bulk, foreign, count, next_sweep, stop_index) -> (pos, index, prev_sec, count)\n"
+"\n"
+"Take the classic-pcap records from buf[pos] on that need no Python work (see\n"
+"the module source); stop before the first one that does. prev_sec is -1 when\n"
+"no record was read yet; foreign is None outside a partitioned run.");
+
+static PyObject *skim(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 14) {
+        PyErr_SetString(PyExc_TypeError, "skim() takes 14 arguments");
+        return NULL;
+    }
+    PyObject *buf = args[0];
+    if (!PyBytes_Check(buf)) {
+        PyErr_SetString(PyExc_TypeError, "skim(): buf must be bytes");
+        return NULL;
+    }
+    PyObject *bulk = args[9];
+    PyObject *foreign = args[10];
+    if (!PyDict_Check(bulk) || (foreign != Py_None && !PyDict_Check(foreign))) {
+        PyErr_SetString(PyExc_TypeError, "skim(): bulk must be a dict, foreign a dict or None");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    long long index = PyLong_AsLongLong(args[2]);
+    long long prev_sec = PyLong_AsLongLong(args[3]);
+    long long limit = PyLong_AsLongLong(args[4]);
+    int big_endian = PyObject_IsTrue(args[5]);
+    double scale = PyFloat_AsDouble(args[6]);
+    long long max_jump = PyLong_AsLongLong(args[7]);
+    long linktype = PyLong_AsLong(args[8]);
+    long long count = PyLong_AsLongLong(args[11]);
+    long long next_sweep = PyLong_AsLongLong(args[12]);
+    long long stop_index = PyLong_AsLongLong(args[13]);
+    if (PyErr_Occurred())
+        return NULL;
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(buf);
+    Py_ssize_t n = PyBytes_GET_SIZE(buf);
+    if (pos < 0)
+        pos = n; /* nothing to take */
+    if (foreign == Py_None)
+        foreign = NULL;
+
+    Py_INCREF(buf); /* a dict lookup may run Python code; keep the buffer alive */
+    while (index + 1 < stop_index && pos <= n - RECORD_HEADER) {
+        const unsigned char *h = b + pos;
+        long long sec = read32(h, big_endian);
+        uint32_t frac = read32(h + 4, big_endian);
+        long long incl = read32(h + 8, big_endian);
+        if (incl > limit)
+            break;
+        if (prev_sec >= 0 && (sec > prev_sec ? sec - prev_sec : prev_sec - sec) > max_jump)
+            break;
+        if (incl > n - pos - RECORD_HEADER)
+            break;
+        const unsigned char *d = h + RECORD_HEADER;
+        Py_ssize_t len = (Py_ssize_t)incl;
+        double ts = (double)sec + (double)frac * scale;
+        int took = 0;
+        if (linktype == LINKTYPE_ETHERNET)
+            took = take_download(bulk, d, len, ts, index + 1, &count, next_sweep);
+        if (took == 0 && foreign != NULL)
+            took = take_foreign(foreign, (int)linktype, d, len);
+        if (took < 0) {
+            Py_DECREF(buf);
+            return NULL;
+        }
+        if (!took)
+            break;
+        index += 1;
+        prev_sec = sec;
+        pos += RECORD_HEADER + len;
+    }
+    Py_DECREF(buf);
+    return Py_BuildValue("(nLLL)", pos, index, prev_sec, count);
+}
+
+static PyMethodDef methods[] = {
+    {"skim", (PyCFunction)(void (*)(void))skim, METH_FASTCALL, skim_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "leaktrace.sources._skim",
+    "Native record walk for classic pcap (see skim).", -1, methods,
+};
+
+static PyObject *intern(const char *s)
+{
+    return PyUnicode_InternFromString(s);
+}
+
+PyMODINIT_FUNC PyInit__skim(void)
+{
+    if (!(s_want_resp = intern("want_resp")) || !(s_orig = intern("_orig")) ||
+        !(s_buffered = intern("buffered")) || !(s_resp_bytes = intern("resp_bytes")) ||
+        !(s_frames = intern("frames")) || !(s_seen = intern("_seen")) ||
+        !(s_last_frame = intern("_last_frame")) || !(s_last_ts = intern("last_ts")))
+        return NULL;
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,185 @@
+"""The native record walk (sources/_skim.c) against the Python path it shortcuts.
+
+Generated TCP conversations (handshakes, client requests, server downloads whose
+ACKs do or do not release the client's data, losses, duplicates, reordering,
+FIN/RST, fragments, IP options, time jumps) are read with and without the walk,
+whole and as partitions, with sweeps and progress reports due every few frames
+so the walk has to stop for them. Items, coverage and frame counts must match.
+The walk itself is also called directly on arbitrary bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from capbuild import ether, tcp4, udp4, write_pcap
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import leaktrace.sources.capture as capture
+from leaktrace.sources.capture import PROGRESS_EVERY, CaptureSource
+from leaktrace.sources.flows import FlowTable
+
+NATIVE = pytest.mark.skipif(capture.native_skim is None, reason="built without the C module")
+
+SERVERS = ("93.184.216.34", "203.0.113.9")
+REQUEST = (
+    b"POST /v1/c HTTP/1.1\r\nHost: t.example\r\nContent-Length: 20\r\n\r\nimei=356938035643809"
+)
+
+
+@st.composite
+def conversation(draw: st.DrawFn, sport: int) -> list[tuple[float, bytes]]:
+    """One TCP connection as (time, Ethernet frame), in the order it happened."""
+    server = draw(st.sampled_from(SERVERS))
+    c, s = draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**32 - 1))
+    t = draw(st.floats(0, 5))
+    out: list[tuple[float, bytes]] = []
+
+    def up(flags: str, seq: int, ack: int, payload: bytes = b"") -> None:
+        out.append((t, ether(tcp4("10.0.0.2", server, sport, 80, flags, seq, ack, payload))))
+
+    def down(flags: str, seq: int, ack: int, payload: bytes = b"") -> None:
+        out.append((t, ether(tcp4(server, "10.0.0.2", 80, sport, flags, seq, ack, payload))))
+
+    mask = 2**32 - 1
+    if draw(st.integers(0, 2)):  # the handshake may not have been captured
+        up("S", c, 0)
+        down("SA", s, (c + 1) & mask)
+        up("A", (c + 1) & mask, (s + 1) & mask)
+    c, s = (c + 1) & mask, (s + 1) & mask
+    cut = draw(st.integers(1, len(REQUEST)))
+    up("PA", c, s, REQUEST[:cut])
+    acked = c + cut if draw(st.booleans()) else c  # does the server ACK the first part?
+    down("A", s, acked & mask)
+    if cut < len(REQUEST):
+        up("PA", (c + cut) & mask, s, REQUEST[cut:])
+    c = (c + len(REQUEST)) & mask
+    for _ in range(draw(st.integers(0, 6))):
+        t += draw(st.sampled_from([0.0, 0.001, 1.0, 3.0]))
+        size = draw(st.integers(0, 300))
+        flags = draw(st.sampled_from(["A", "PA", "A", "PA", "R", "F"]))
+        down(flags + ("A" if "A" not in flags else ""), s, c, b"x" * size)
+        s = (s + size) & mask
+        if draw(st.booleans()):
+            up("A", c, s)
+    if draw(st.booleans()):
+        down("FA", s, c)
+        up("FA", c, (s + 1) & mask)
+        down("A", (s + 1) & mask, (c + 1) & mask)
+    return out
+
+
+@st.composite
+def capture_file(draw: st.DrawFn) -> list[tuple[float, bytes]]:
+    frames: list[tuple[float, bytes]] = []
+    for i in range(draw(st.integers(1, 4))):
+        frames += draw(conversation(40000 + i))
+    frames.sort(key=lambda f: f[0])
+    for _ in range(draw(st.integers(0, 4))):  # duplicates and reordering
+        i, j = draw(st.integers(0, len(frames) - 1)), draw(st.integers(0, len(frames) - 1))
+        if draw(st.booleans()):
+            frames.insert(j, frames[i])
+        else:
+            frames[i], frames[j] = frames[j], frames[i]
+    for _ in range(draw(st.integers(0, 2))):  # an odd frame: DNS, a fragment, IP options
+        i = draw(st.integers(0, len(frames) - 1))
+        ts, data = frames[i]
+        kind = draw(st.sampled_from(["dns", "frag", "options", "jump"]))
+        if kind == "dns":
+            frames.insert(i, (ts, ether(udp4(payload=b"\x12\x34\x01\x00" + b"\0" * 8))))
+        elif kind == "frag" and len(data) > 34:
+            frames[i] = (ts, data[:20] + b"\x20\x00" + data[22:])  # more-fragments set
+        elif kind == "options" and len(data) > 34:
+            frames[i] = (ts, data[:14] + b"\x46" + data[15:])  # IHL 6 without the bytes
+        elif kind == "jump":
+            frames[i] = (ts + 200_000, data)  # doubted by the reader until confirmed
+    return frames
+
+
+def _read(path: Path, partition: tuple[int, int] | None) -> tuple[object, ...]:
+    reports: list[tuple[int, int]] = []
+    source = CaptureSource(
+        path,
+        partition=partition,
+        idle_timeout=2.0,
+        max_flows=3,
+        progress=lambda *a: reports.append(a),
+    )
+    items = list(source)
+    return items, source.coverage, source.frames, len(reports)
+
+
+@NATIVE
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    frames=capture_file(),
+    partition=st.sampled_from([None, (0, 2), (1, 2)]),
+    sweep_every=st.sampled_from([2, 3, 7, 4096]),
+    progress_every=st.sampled_from([1, 5, 4096]),
+)
+def test_walk_changes_nothing(
+    frames: list[tuple[float, bytes]],
+    partition: tuple[int, int] | None,
+    sweep_every: int,
+    progress_every: int,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gen.pcap"
+    write_pcap(path, [(int(ts), int(ts % 1 * 1e6), data) for ts, data in frames])
+    # Sweeps and progress reports every few frames, so the walk must stop for them.
+    # (Not monkeypatch: its undo runs once per test, not once per example.)
+    walk = capture.native_skim
+    capture.FlowTable = functools.partial(FlowTable, sweep_every=sweep_every)  # type: ignore[misc]
+    capture.PROGRESS_EVERY = progress_every
+    try:
+        native = _read(path, partition)
+        capture.native_skim = None
+        python = _read(path, partition)
+    finally:
+        capture.native_skim = walk
+        capture.FlowTable = FlowTable  # type: ignore[misc]
+        capture.PROGRESS_EVERY = PROGRESS_EVERY
+    assert native == python
+
+
+@NATIVE
+@given(
+    buf=st.binary(max_size=400),
+    pos=st.integers(-5, 420),
+    big_endian=st.booleans(),
+    linktype=st.sampled_from([0, 1, 101, 228]),
+    keys=st.lists(st.binary(min_size=13, max_size=13), max_size=4),
+)
+def test_walk_on_any_bytes_stays_in_the_buffer(
+    buf: bytes, pos: int, big_endian: bool, linktype: int, keys: list[bytes]
+) -> None:
+    """Records it takes end inside the buffer; it takes nothing it cannot account."""
+    assert capture.native_skim is not None
+    foreign = dict.fromkeys(keys, False)
+    end, index, _, count = capture.native_skim(
+        buf, pos, 0, -1, 262_144, big_endian, 1e-6, 86_400, linktype, {}, foreign, 0, 10, 1000
+    )
+    assert count == 0  # no flows in bulk: nothing accounted
+    start = pos if pos >= 0 else len(buf)
+    assert start <= end <= max(start, len(buf))
+    order = ">" if big_endian else "<"
+    at = start
+    for _ in range(index):  # every record taken is whole and named foreign
+        (incl,) = struct.unpack_from(order + "I", buf, at + 8)
+        at += 16 + incl
+    assert at == end
+
+
+def test_the_walk_is_built_where_a_compiler_is() -> None:
+    """An install with a C compiler must have the module (the build is optional, so a
+    failed compile would otherwise only show as a slower run)."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler on this machine")
+    assert capture.native_skim is not None
