@@ -1,7 +1,7 @@
 """Write a realistic synthetic capture of any size, with planted identifiers to check against.
 
-Many TCP flows with handshakes, MSS segmentation, some out-of-order and
-retransmitted segments, HTTP/1.1 requests with JSON, form and gzip bodies that
+Many TCP flows with handshakes, MSS segmentation, the receiver's delayed ACK
+every second segment, some out-of-order and retransmitted segments, HTTP/1.1 requests with JSON, form and gzip bodies that
 carry identifiers, large responses, DNS lookups, and TLS ClientHellos followed
 by opaque records. Built with ``struct`` (scapy is far too slow for hundreds of
 MB). A manifest beside the capture counts what was planted.
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 MSS = 1460
+# Bumped when the generator's output changes, so captures made before are remade.
+VERSION = 2
 PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
 ETH = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
 TRACKER_HOSTS = (
@@ -156,11 +158,20 @@ class Generator:
             i = self.rng.randrange(len(order) - 1)
             order[i], order[i + 1] = order[i + 1], order[i]
         offsets = [sum(len(c) for c in chunks[:i]) for i in range(len(chunks))]
-        for i in order:
+        got = [False] * len(chunks)
+        upto = 0  # chunks the receiver holds in order
+        for k, i in enumerate(order, 1):
             segment = ipv4(src, dst, 6, tcp(sport, dport, seq + offsets[i], ack, 0x18, chunks[i]))
             self.w.frame(segment)
             if self.rng.random() < 0.02:
                 self.w.frame(segment)  # retransmission
+            got[i] = True
+            while upto < len(chunks) and got[upto]:
+                upto += 1
+            if k % 2 == 0 or k == len(order):
+                # The receiver's delayed ACK, every second segment and at the end.
+                done = offsets[upto - 1] + len(chunks[upto - 1]) if upto else 0
+                self.w.frame(ipv4(dst, src, 6, tcp(dport, sport, ack, seq + done, 0x10)))
         return seq + len(data)
 
     def http_body(self, n: int) -> tuple[bytes, list[tuple[str, str]]]:
@@ -257,6 +268,7 @@ def generate(out: Path, size_mb: float, seed: int = 7, syn_flood: int = 0) -> di
         while writer.bytes < target:
             gen.flow()
     manifest = {
+        "version": VERSION,
         "capture": out.name,
         "bytes": writer.bytes,
         "frames": writer.frames,

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.gencap import generate
+from bench.gencap import VERSION, generate
 from bench.machine import machine_info
 from bench.measure import Measured, run_measured
 
@@ -78,7 +78,7 @@ def ensure_capture(size_mb: float, seed: int, syn_flood: int = 0) -> tuple[Path,
     manifest_path = path.with_suffix(".manifest.json")
     if path.is_file() and manifest_path.is_file():
         manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        if manifest.get("bytes") == path.stat().st_size:
+        if manifest.get("bytes") == path.stat().st_size and manifest.get("version") == VERSION:
             return path, manifest
     print(f"generating {path.name} ...", file=sys.stderr, flush=True)
     return path, generate(path, size_mb, seed, syn_flood)

@@ -164,7 +164,7 @@ def test_walk_on_any_bytes_stays_in_the_buffer(
     assert capture.native_skim is not None
     foreign = dict.fromkeys(keys, False)
     end, index, _, count = capture.native_skim(
-        buf, pos, 0, -1, 262_144, big_endian, 1e-6, 86_400, linktype, {}, foreign, 0, 10, 1000
+        buf, pos, 0, -1, 262_144, big_endian, 1e-6, 86_400, linktype, {}, {}, foreign, 0, 10, 1000
     )
     assert count == 0  # no flows in bulk: nothing accounted
     start = pos if pos >= 0 else len(buf)

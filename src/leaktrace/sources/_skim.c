@@ -14,7 +14,10 @@
  *     no sweep due, the consumer not wanting the server's bytes, nothing of
  *     the client's waiting for this ACK; its byte count, frame count, last
  *     frame, packet count and last time are written to the FlowState exactly
- *     as the Python path writes them; or
+ *     as the Python path writes them;
+ *   - a client-to-server IPv4 TCP segment without data or SYN/FIN/RST of a
+ *     flow in FlowTable.client_acks (its client stream is settled, so the
+ *     segment changes only counters), under the same conditions; or
  *   - a plain IPv4 TCP/UDP frame that the partition memo (_Owners._by_bytes)
  *     already says belongs to another worker: dropped.
  *
@@ -95,17 +98,48 @@ static int add_long(PyObject *obj, PyObject *name, long long delta)
     return set_long(obj, name, now + delta);
 }
 
-/* 1: accounted; 0: not a frame this path takes; -1: error set. */
-static int take_download(PyObject *bulk, const unsigned char *d, Py_ssize_t len, double ts,
-                         long long frame, long long *count, long long next_sweep)
+/* The counters every taken segment updates, as FlowTable writes them. */
+static int account(PyObject *flow, Py_ssize_t resp_bytes, double ts, long long frame,
+                   long long seen)
+{
+    if ((resp_bytes && add_long(flow, s_resp_bytes, (long long)resp_bytes) < 0) ||
+        add_long(flow, s_frames, 1) < 0 || set_long(flow, s_seen, seen) < 0 ||
+        set_long(flow, s_last_frame, frame) < 0)
+        return -1;
+    PyObject *last = PyObject_GetAttr(flow, s_last_ts);
+    if (last == NULL)
+        return -1;
+    double last_ts = PyFloat_AsDouble(last);
+    Py_DECREF(last);
+    if (last_ts == -1.0 && PyErr_Occurred())
+        return -1;
+    if (ts > last_ts) {
+        PyObject *v = PyFloat_FromDouble(ts);
+        if (v == NULL)
+            return -1;
+        int rc = PyObject_SetAttr(flow, s_last_ts, v);
+        Py_DECREF(v);
+        return rc;
+    }
+    return 0;
+}
+
+enum { NOT_MINE = 0, TAKEN = 1, LEFT = 2 };
+
+/* An Ethernet/IPv4/TCP segment of a flow in ``table`` (bulk for downloads,
+   client_acks for the client's ACKs): TAKEN when accounted, LEFT when the
+   flow is there but Python must handle the frame, NOT_MINE when it is not
+   there; -1 with an error set. */
+static int take_segment(PyObject *table, int download, const unsigned char *d, Py_ssize_t len,
+                        double ts, long long frame, long long *count, long long next_sweep)
 {
     if (len < 54 || d[14] != 0x45 || d[12] != 0x08 || d[13] != 0x00)
-        return 0;
-    PyObject *flow = lookup(bulk, d + 23, d + 26);
+        return NOT_MINE;
+    PyObject *flow = lookup(table, d + 23, d + 26);
     if (flow == NULL)
-        return PyErr_Occurred() ? -1 : 0;
+        return PyErr_Occurred() ? -1 : NOT_MINE;
     if ((d[20] & 0x3F) || d[21])
-        return 0; /* a fragment */
+        return LEFT; /* a fragment */
     Py_ssize_t total = ((Py_ssize_t)d[16] << 8) | d[17];
     Py_ssize_t end = total ? 14 + total : len;
     if (end > len)
@@ -113,18 +147,20 @@ static int take_download(PyObject *bulk, const unsigned char *d, Py_ssize_t len,
     Py_ssize_t doff = (Py_ssize_t)(d[46] >> 4) << 2;
     Py_ssize_t start = 34 + doff;
     if (doff < 20 || start > end)
-        return 0;
+        return LEFT;
     int flags = d[47];
     if (flags & (TCP_SYN | TCP_FIN | TCP_RST) || *count + 1 >= next_sweep)
-        return 0;
+        return LEFT;
+    if (!download && end != start)
+        return LEFT; /* the client sent data */
     Py_INCREF(flow); /* the attribute calls below may run arbitrary code */
-    int rc; /* -1 error, 0 left to Python, 1 accounted here */
+    int rc;
     int wanted = truthy_attr(flow, s_want_resp);
     if (wanted != 0) {
-        rc = wanted < 0 ? -1 : 0; /* the consumer reassembles the server's bytes */
+        rc = wanted < 0 ? -1 : LEFT; /* the consumer reassembles the server's bytes */
         goto done;
     }
-    if (flags & TCP_ACK) {
+    if (download && flags & TCP_ACK) {
         PyObject *orig = PyObject_GetAttr(flow, s_orig);
         if (orig == NULL) {
             rc = -1;
@@ -133,72 +169,50 @@ static int take_download(PyObject *bulk, const unsigned char *d, Py_ssize_t len,
         int waiting = orig == Py_None ? 0 : truthy_attr(orig, s_buffered);
         Py_DECREF(orig);
         if (waiting != 0) {
-            rc = waiting < 0 ? -1 : 0; /* the client's data waits for this ACK: Python drains it */
+            rc = waiting < 0 ? -1 : LEFT; /* the client's data waits for this ACK */
             goto done;
         }
     }
-    long long seen = *count + 1;
-    if (add_long(flow, s_resp_bytes, (long long)(end - start)) < 0 ||
-        add_long(flow, s_frames, 1) < 0 || set_long(flow, s_seen, seen) < 0 ||
-        set_long(flow, s_last_frame, frame) < 0) {
+    if (account(flow, download ? end - start : 0, ts, frame, *count + 1) < 0) {
         rc = -1;
         goto done;
     }
-    PyObject *last = PyObject_GetAttr(flow, s_last_ts);
-    if (last == NULL) {
-        rc = -1;
-        goto done;
-    }
-    double last_ts = PyFloat_AsDouble(last);
-    Py_DECREF(last);
-    if (last_ts == -1.0 && PyErr_Occurred()) {
-        rc = -1;
-        goto done;
-    }
-    if (ts > last_ts) {
-        PyObject *v = PyFloat_FromDouble(ts);
-        if (v == NULL || PyObject_SetAttr(flow, s_last_ts, v) < 0) {
-            Py_XDECREF(v);
-            rc = -1;
-            goto done;
-        }
-        Py_DECREF(v);
-    }
-    *count = seen;
-    rc = 1;
+    *count += 1;
+    rc = TAKEN;
 done:
     Py_DECREF(flow);
     return rc;
 }
 
-/* 1: another worker's frame; 0: not known to be; -1: error set. */
+/* TAKEN: another worker's frame; NOT_MINE: not known to be; -1: error set. */
 static int take_foreign(PyObject *foreign, int linktype, const unsigned char *d, Py_ssize_t len)
 {
     Py_ssize_t off;
     if (linktype == LINKTYPE_ETHERNET) {
         if (len < 38 || d[12] != 0x08 || d[13] != 0x00)
-            return 0;
+            return NOT_MINE;
         off = 14;
     } else if (linktype == 101 || linktype == 228) {
         if (len < 24)
-            return 0;
+            return NOT_MINE;
         off = 0;
     } else {
-        return 0;
+        return NOT_MINE;
     }
     const unsigned char *ip = d + off;
     int proto = ip[9];
     if (ip[0] != 0x45 || (proto != 6 && proto != 17) || (ip[6] & 0x3F) || ip[7])
-        return 0;
+        return NOT_MINE;
     PyObject *mine = lookup(foreign, ip + 9, ip + 12);
     if (mine == NULL)
-        return PyErr_Occurred() ? -1 : 0;
-    return mine == Py_False;
+        return PyErr_Occurred() ? -1 : NOT_MINE;
+    return mine == Py_False ? TAKEN : NOT_MINE;
 }
 
 PyDoc_STRVAR(skim_doc,
 "skim(buf, pos, index, prev_sec, limit, big_endian, scale, max_jump, linktype,\n"
-"     bulk, foreign, count, next_sweep, stop_index) -> (pos, index, prev_sec, count)\n"
+"     bulk, client_acks, foreign, count, next_sweep, stop_index)\n"
+"     -> (pos, index, prev_sec, count)\n"
 "\n"
 "Take the classic-pcap records from buf[pos] on that need no Python work (see\n"
 "the module source); stop before the first one that does. prev_sec is -1 when\n"
@@ -207,8 +221,8 @@ PyDoc_STRVAR(skim_doc,
 static PyObject *skim(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 14) {
-        PyErr_SetString(PyExc_TypeError, "skim() takes 14 arguments");
+    if (nargs != 15) {
+        PyErr_SetString(PyExc_TypeError, "skim() takes 15 arguments");
         return NULL;
     }
     PyObject *buf = args[0];
@@ -217,9 +231,12 @@ static PyObject *skim(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *bulk = args[9];
-    PyObject *foreign = args[10];
-    if (!PyDict_Check(bulk) || (foreign != Py_None && !PyDict_Check(foreign))) {
-        PyErr_SetString(PyExc_TypeError, "skim(): bulk must be a dict, foreign a dict or None");
+    PyObject *acks = args[10];
+    PyObject *foreign = args[11];
+    if (!PyDict_Check(bulk) || !PyDict_Check(acks) ||
+        (foreign != Py_None && !PyDict_Check(foreign))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "skim(): bulk and client_acks must be dicts, foreign a dict or None");
         return NULL;
     }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
@@ -230,9 +247,9 @@ static PyObject *skim(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     double scale = PyFloat_AsDouble(args[6]);
     long long max_jump = PyLong_AsLongLong(args[7]);
     long linktype = PyLong_AsLong(args[8]);
-    long long count = PyLong_AsLongLong(args[11]);
-    long long next_sweep = PyLong_AsLongLong(args[12]);
-    long long stop_index = PyLong_AsLongLong(args[13]);
+    long long count = PyLong_AsLongLong(args[12]);
+    long long next_sweep = PyLong_AsLongLong(args[13]);
+    long long stop_index = PyLong_AsLongLong(args[14]);
     if (PyErr_Occurred())
         return NULL;
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(buf);
@@ -257,16 +274,19 @@ static PyObject *skim(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         const unsigned char *d = h + RECORD_HEADER;
         Py_ssize_t len = (Py_ssize_t)incl;
         double ts = (double)sec + (double)frac * scale;
-        int took = 0;
-        if (linktype == LINKTYPE_ETHERNET)
-            took = take_download(bulk, d, len, ts, index + 1, &count, next_sweep);
-        if (took == 0 && foreign != NULL)
+        int took = NOT_MINE;
+        if (linktype == LINKTYPE_ETHERNET) {
+            took = take_segment(bulk, 1, d, len, ts, index + 1, &count, next_sweep);
+            if (took == NOT_MINE)
+                took = take_segment(acks, 0, d, len, ts, index + 1, &count, next_sweep);
+        }
+        if (took == NOT_MINE && foreign != NULL)
             took = take_foreign(foreign, (int)linktype, d, len);
         if (took < 0) {
             Py_DECREF(buf);
             return NULL;
         }
-        if (!took)
+        if (took != TAKEN)
             break;
         index += 1;
         prev_sec = sec;

@@ -11,6 +11,7 @@ def skim(
     max_jump: int,
     linktype: int,
     bulk: dict[bytes, Any],
+    client_acks: dict[bytes, Any],
     foreign: dict[bytes, bool] | None,
     count: int,
     next_sweep: int,

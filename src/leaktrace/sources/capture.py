@@ -24,8 +24,8 @@ from leaktrace.tls.keylog import KeyLog
 from leaktrace.types import Coverage, Diagnostic, Message
 
 NativeSkim = Callable[
-    [bytes, int, int, int, int, bool, float, int, int, dict[bytes, Any], dict[bytes, bool] | None,
-     int, int, int],
+    [bytes, int, int, int, int, bool, float, int, int, dict[bytes, Any], dict[bytes, Any],
+     dict[bytes, bool] | None, int, int, int],
     tuple[int, int, int, int],
 ]  # fmt: skip
 native_skim: NativeSkim | None
@@ -213,6 +213,7 @@ class CaptureSource:
         if native_skim is not None and reader.format == "pcap":
             walk = native_skim
             linktype = reader.linktype or 0
+            acks = table.client_acks
             foreign = owners.by_bytes if owners is not None else None
 
             def skim(
@@ -228,7 +229,7 @@ class CaptureSource:
                 nonlocal frames
                 pos, index, prev_sec, table._count = walk(
                     buf, pos, index, prev_sec, limit, big_endian, scale, max_jump, linktype,
-                    bulk, foreign, table._count, table._next_sweep_count, next_progress,
+                    bulk, acks, foreign, table._count, table._next_sweep_count, next_progress,
                 )  # fmt: skip
                 frames = index
                 return pos, index, prev_sec

@@ -76,6 +76,7 @@ class FlowState:
     _fin_resp: bool = field(default=False, repr=False)
     _tuples: tuple[_Tuple, _Tuple] | None = field(default=None, repr=False)
     _bulk_key: bytes | None = field(default=None, repr=False)  # key in FlowTable.bulk
+    _ack_key: bytes | None = field(default=None, repr=False)  # key in FlowTable.client_acks
     _last_frame: int = field(default=0, repr=False)
     _seen: int = field(default=0, repr=False)  # table packet count at the last packet
     _mark: int = field(default=0, repr=False)  # table packet count when last queued for LRU
@@ -164,6 +165,11 @@ class FlowTable:
         # reader can find the flow of a download segment without decoding the frame
         # and hand it to ``feed_response``.
         self.bulk: dict[bytes, FlowState] = {}
+        # The client-to-server directions, by the same raw bytes, of flows whose client
+        # stream is settled: there a client segment without data or SYN/FIN/RST (an
+        # ACK of the download) changes only counters, so a reader may account it
+        # without decoding, as ``feed`` would (see sources/_skim.c).
+        self.client_acks: dict[bytes, FlowState] = {}
         self.flows_opened = 0
         self.evicted = 0  # closed because max_flows was reached
         self.timed_out = 0  # closed after idle_timeout
@@ -291,6 +297,8 @@ class FlowTable:
             mine = flow._orig
             if mine is None:
                 mine = self._client_stream(flow, pkt.seq, flags, payload)
+            elif flow._ack_key is not None and mine.started:
+                self.client_acks[flow._ack_key] = flow
             peer = flow._resp if want_resp else None
         else:
             flow.resp_bytes += len(payload)
@@ -402,6 +410,7 @@ class FlowTable:
             if bulk_key is not None:
                 flow._bulk_key = bulk_key
                 self.bulk[bulk_key] = flow
+                flow._ack_key = _raw_key(key.orig_h, key.orig_p, key.resp_h, key.resp_p)
         flow._mark = self._count
         self._index[tup] = (flow, is_orig)
         self._index[reverse] = (flow, not is_orig)
@@ -420,6 +429,8 @@ class FlowTable:
         del self._flows[flow]
         if flow._bulk_key is not None:
             self.bulk.pop(flow._bulk_key, None)
+        if flow._ack_key is not None:
+            self.client_acks.pop(flow._ack_key, None)
         if flow._tuples is not None:
             for tup in flow._tuples:
                 self._index.pop(tup, None)

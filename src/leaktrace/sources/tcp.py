@@ -69,6 +69,12 @@ class StreamReassembler:
         return bool(self._out)
 
     @property
+    def started(self) -> bool:
+        """True once the start of the stream is settled: from then on a segment
+        without data or flags changes nothing here."""
+        return self._started
+
+    @property
     def holding(self) -> bool:
         """True while data waits for the start of the stream to be settled."""
         return not self._started and self.buffered > 0
