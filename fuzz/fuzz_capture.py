@@ -12,13 +12,13 @@ import struct
 from _harness import MemFile, Slicer, fuzz_main, instrumented
 
 with instrumented():
-    import leaktrace.sources.capture as capture
+    from leaktrace.sources import skim
     from leaktrace.sources.capture import CaptureError, CaptureSource
 
 _FILE = MemFile("capture")
 _LINKTYPES = (1, 101, 113, 276, 0)
 _PARTITIONS = (None, (0, 2), (1, 2))
-_NATIVE = capture.native_skim
+_NATIVE = skim.NATIVE
 
 
 def _read(path: str, partition: tuple[int, int] | None) -> tuple[object, ...] | None:
@@ -43,11 +43,11 @@ def test_one_input(data: bytes) -> None:
     first = _read(path, partition)
     if _NATIVE is None:
         return
-    capture.native_skim = None
+    skim.NATIVE = None
     try:
         second = _read(path, partition)
     finally:
-        capture.native_skim = _NATIVE
+        skim.NATIVE = _NATIVE
     if first != second:
         raise AssertionError("the native record walk changed what the capture gives")
 

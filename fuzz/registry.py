@@ -79,6 +79,7 @@ COVERED: dict[str, str] = {
     "leaktrace.sources.pcap": "pcap",
     "leaktrace.sources.capture": "capture",
     "leaktrace.sources._skim": "capture",
+    "leaktrace.sources.skim": "capture",
     "leaktrace.sources.packets": "packets",
     "leaktrace.sources.fragments": "packets",
     "leaktrace.sources.tcp": "tcp",

@@ -16,15 +16,16 @@ import struct
 from pathlib import Path
 
 import pytest
-from capbuild import ether, tcp4, udp4, write_pcap
+from capbuild import epb, ether, idb, shb, tcp4, udp4, write_pcap
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import leaktrace.sources.capture as capture
+from leaktrace.sources import skim
 from leaktrace.sources.capture import PROGRESS_EVERY, CaptureSource
 from leaktrace.sources.flows import FlowTable
 
-NATIVE = pytest.mark.skipif(capture.native_skim is None, reason="built without the C module")
+NATIVE = pytest.mark.skipif(skim.NATIVE is None, reason="built without the C module")
 
 SERVERS = ("93.184.216.34", "203.0.113.9")
 REQUEST = (
@@ -101,6 +102,21 @@ def capture_file(draw: st.DrawFn) -> list[tuple[float, bytes]]:
     return frames
 
 
+def _write(path: Path, frames: list[tuple[float, bytes]], layout: str) -> None:
+    """As classic pcap or pcapng, either byte order; pcapng with µs or ns ticks and a
+    second interface declared (unused) so interface ids are looked up."""
+    endian = ">" if layout.endswith(">") else "<"
+    if layout.startswith("pcap") and not layout.startswith("pcapng"):
+        records = [(int(ts), int(ts % 1 * 1e6), data) for ts, data in frames]
+        write_pcap(path, records, endian=endian)
+        return
+    ns = layout.endswith("-ns")
+    out = shb(endian) + idb(101, endian=endian) + idb(1, tsresol=9 if ns else None, endian=endian)
+    for ts, data in frames:
+        out += epb(1, int(ts * (1e9 if ns else 1e6)), data, endian)
+    path.write_bytes(out)
+
+
 def _read(path: Path, partition: tuple[int, int] | None) -> tuple[object, ...]:
     reports: list[tuple[int, int]] = []
     source = CaptureSource(
@@ -123,27 +139,29 @@ def _read(path: Path, partition: tuple[int, int] | None) -> tuple[object, ...]:
     partition=st.sampled_from([None, (0, 2), (1, 2)]),
     sweep_every=st.sampled_from([2, 3, 7, 4096]),
     progress_every=st.sampled_from([1, 5, 4096]),
+    layout=st.sampled_from(["pcap", "pcap>", "pcapng", "pcapng>", "pcapng-ns"]),
 )
 def test_walk_changes_nothing(
     frames: list[tuple[float, bytes]],
     partition: tuple[int, int] | None,
     sweep_every: int,
     progress_every: int,
+    layout: str,
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "gen.pcap"
-    write_pcap(path, [(int(ts), int(ts % 1 * 1e6), data) for ts, data in frames])
+    path = tmp_path / "gen.cap"
+    _write(path, frames, layout)
     # Sweeps and progress reports every few frames, so the walk must stop for them.
     # (Not monkeypatch: its undo runs once per test, not once per example.)
-    walk = capture.native_skim
+    walk = skim.NATIVE
     capture.FlowTable = functools.partial(FlowTable, sweep_every=sweep_every)  # type: ignore[misc]
     capture.PROGRESS_EVERY = progress_every
     try:
         native = _read(path, partition)
-        capture.native_skim = None
+        skim.NATIVE = None
         python = _read(path, partition)
     finally:
-        capture.native_skim = walk
+        skim.NATIVE = walk
         capture.FlowTable = FlowTable  # type: ignore[misc]
         capture.PROGRESS_EVERY = PROGRESS_EVERY
     assert native == python
@@ -161,10 +179,10 @@ def test_walk_on_any_bytes_stays_in_the_buffer(
     buf: bytes, pos: int, big_endian: bool, linktype: int, keys: list[bytes]
 ) -> None:
     """Records it takes end inside the buffer; it takes nothing it cannot account."""
-    assert capture.native_skim is not None
+    assert skim.NATIVE is not None
     foreign = dict.fromkeys(keys, False)
-    end, index, _, count = capture.native_skim(
-        buf, pos, 0, -1, 262_144, big_endian, 1e-6, 86_400, linktype, {}, {}, foreign, 0, 10, 1000
+    end, index, _, count = skim.NATIVE.pcap(
+        buf, pos, 0, -1, 262_144, big_endian, 1e-6, 86_400, linktype, ({}, {}, foreign), 0, 10, 1000
     )
     assert count == 0  # no flows in bulk: nothing accounted
     start = pos if pos >= 0 else len(buf)
@@ -182,4 +200,4 @@ def test_the_walk_is_built_where_a_compiler_is() -> None:
     failed compile would otherwise only show as a slower run)."""
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler on this machine")
-    assert capture.native_skim is not None
+    assert skim.NATIVE is not None

@@ -1,13 +1,14 @@
 /*
- * Native record walk for classic pcap: the frames a capture read can settle
- * from their header bytes alone, settled without making a Python object per
- * frame.
+ * Native record walk for pcap and pcapng: the frames a capture read can
+ * settle from their header bytes alone, settled without making a Python
+ * object per frame.
  *
  * Most frames of a capture are download segments of flows already in the
  * table, and in a partitioned run (--jobs) half of the rest belong to another
  * worker. Both need only a dictionary lookup on a few header bytes, so the
- * Python loop around them costs far more than the work. skim() walks records
- * from a position in the reader's buffer and takes each one that is
+ * Python loop around them costs far more than the work. pcap() and pcapng()
+ * walk records (Enhanced Packet Blocks) from a position in the reader's
+ * buffer and take each one that is
  *
  *   - a server-to-client IPv4 TCP segment of a flow in FlowTable.bulk that
  *     FlowTable.feed_response would account without events: no SYN/FIN/RST,
@@ -25,8 +26,8 @@
  * different packet, a record header the reader must doubt, a record that
  * runs past the buffer, a sweep or a progress report due), and returns where
  * it stopped; the Python reader and CaptureSource handle that record as if
- * skim() did not exist. It never reads outside the buffer and never raises
- * for any input bytes.
+ * the walk did not exist. It never reads outside the buffer and never raises
+ * for any input bytes. The Python side is sources/skim.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -209,36 +210,73 @@ static int take_foreign(PyObject *foreign, int linktype, const unsigned char *d,
     return mine == Py_False ? TAKEN : NOT_MINE;
 }
 
-PyDoc_STRVAR(skim_doc,
-"skim(buf, pos, index, prev_sec, limit, big_endian, scale, max_jump, linktype,\n"
-"     bulk, client_acks, foreign, count, next_sweep, stop_index)\n"
-"     -> (pos, index, prev_sec, count)\n"
+/* What a walk takes frames against, and the flow table's packet count. */
+typedef struct {
+    PyObject *bulk, *acks, *foreign; /* foreign is NULL outside a partitioned run */
+    long long count, next_sweep;
+} Tables;
+
+static int parse_tables(PyObject *tables, PyObject *count, PyObject *next_sweep, Tables *t)
+{
+    if (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 3) {
+        PyErr_SetString(PyExc_TypeError, "tables must be (bulk, client_acks, foreign)");
+        return -1;
+    }
+    t->bulk = PyTuple_GET_ITEM(tables, 0);
+    t->acks = PyTuple_GET_ITEM(tables, 1);
+    t->foreign = PyTuple_GET_ITEM(tables, 2);
+    if (!PyDict_Check(t->bulk) || !PyDict_Check(t->acks) ||
+        (t->foreign != Py_None && !PyDict_Check(t->foreign))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "bulk and client_acks must be dicts, foreign a dict or None");
+        return -1;
+    }
+    if (t->foreign == Py_None)
+        t->foreign = NULL;
+    t->count = PyLong_AsLongLong(count);
+    t->next_sweep = PyLong_AsLongLong(next_sweep);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* One frame: TAKEN, or another value when Python must read it; -1 on error. */
+static int take_frame(Tables *t, long linktype, const unsigned char *d, Py_ssize_t len,
+                      double ts, long long frame)
+{
+    int took = NOT_MINE;
+    if (linktype == LINKTYPE_ETHERNET) {
+        took = take_segment(t->bulk, 1, d, len, ts, frame, &t->count, t->next_sweep);
+        if (took == NOT_MINE)
+            took = take_segment(t->acks, 0, d, len, ts, frame, &t->count, t->next_sweep);
+    }
+    if (took == NOT_MINE && t->foreign != NULL)
+        took = take_foreign(t->foreign, (int)linktype, d, len);
+    return took;
+}
+
+PyDoc_STRVAR(pcap_doc,
+"pcap(buf, pos, index, prev_sec, limit, big_endian, scale, max_jump, linktype,\n"
+"     tables, count, next_sweep, stop_index) -> (pos, index, prev_sec, count)\n"
 "\n"
 "Take the classic-pcap records from buf[pos] on that need no Python work (see\n"
-"the module source); stop before the first one that does. prev_sec is -1 when\n"
-"no record was read yet; foreign is None outside a partitioned run.");
+"the module source); stop before the first one that does, or before frame\n"
+"stop_index. prev_sec is -1 when no record was read yet; tables is\n"
+"(bulk, client_acks, foreign or None).");
 
-static PyObject *skim(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 15) {
-        PyErr_SetString(PyExc_TypeError, "skim() takes 15 arguments");
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "pcap() takes 13 arguments");
         return NULL;
     }
     PyObject *buf = args[0];
     if (!PyBytes_Check(buf)) {
-        PyErr_SetString(PyExc_TypeError, "skim(): buf must be bytes");
+        PyErr_SetString(PyExc_TypeError, "pcap(): buf must be bytes");
         return NULL;
     }
-    PyObject *bulk = args[9];
-    PyObject *acks = args[10];
-    PyObject *foreign = args[11];
-    if (!PyDict_Check(bulk) || !PyDict_Check(acks) ||
-        (foreign != Py_None && !PyDict_Check(foreign))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "skim(): bulk and client_acks must be dicts, foreign a dict or None");
+    Tables t;
+    if (parse_tables(args[9], args[10], args[11], &t) < 0)
         return NULL;
-    }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
     long long index = PyLong_AsLongLong(args[2]);
     long long prev_sec = PyLong_AsLongLong(args[3]);
@@ -247,17 +285,13 @@ static PyObject *skim(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     double scale = PyFloat_AsDouble(args[6]);
     long long max_jump = PyLong_AsLongLong(args[7]);
     long linktype = PyLong_AsLong(args[8]);
-    long long count = PyLong_AsLongLong(args[12]);
-    long long next_sweep = PyLong_AsLongLong(args[13]);
-    long long stop_index = PyLong_AsLongLong(args[14]);
+    long long stop_index = PyLong_AsLongLong(args[12]);
     if (PyErr_Occurred())
         return NULL;
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(buf);
     Py_ssize_t n = PyBytes_GET_SIZE(buf);
     if (pos < 0)
         pos = n; /* nothing to take */
-    if (foreign == Py_None)
-        foreign = NULL;
 
     Py_INCREF(buf); /* a dict lookup may run Python code; keep the buffer alive */
     while (index + 1 < stop_index && pos <= n - RECORD_HEADER) {
@@ -271,17 +305,8 @@ static PyObject *skim(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             break;
         if (incl > n - pos - RECORD_HEADER)
             break;
-        const unsigned char *d = h + RECORD_HEADER;
-        Py_ssize_t len = (Py_ssize_t)incl;
         double ts = (double)sec + (double)frac * scale;
-        int took = NOT_MINE;
-        if (linktype == LINKTYPE_ETHERNET) {
-            took = take_segment(bulk, 1, d, len, ts, index + 1, &count, next_sweep);
-            if (took == NOT_MINE)
-                took = take_segment(acks, 0, d, len, ts, index + 1, &count, next_sweep);
-        }
-        if (took == NOT_MINE && foreign != NULL)
-            took = take_foreign(foreign, (int)linktype, d, len);
+        int took = take_frame(&t, linktype, h + RECORD_HEADER, (Py_ssize_t)incl, ts, index + 1);
         if (took < 0) {
             Py_DECREF(buf);
             return NULL;
@@ -290,20 +315,103 @@ static PyObject *skim(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             break;
         index += 1;
         prev_sec = sec;
-        pos += RECORD_HEADER + len;
+        pos += RECORD_HEADER + (Py_ssize_t)incl;
     }
     Py_DECREF(buf);
-    return Py_BuildValue("(nLLL)", pos, index, prev_sec, count);
+    return Py_BuildValue("(nLLL)", pos, index, prev_sec, t.count);
+}
+
+#define BT_EPB 6
+#define EPB_HEADER 28
+
+PyDoc_STRVAR(pcapng_doc,
+"pcapng(buf, pos, index, last_ts, big_endian, interfaces, max_block,\n"
+"       tables, count, next_sweep, stop_index) -> (pos, index, last_ts, count)\n"
+"\n"
+"The same for the Enhanced Packet Blocks of a pcapng section from buf[pos] on;\n"
+"interfaces is a tuple of (linktype, ticks per second, offset seconds) per\n"
+"interface id. Any other block, or one whose lengths disagree, is left.");
+
+static PyObject *skim_pcapng(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "pcapng() takes 11 arguments");
+        return NULL;
+    }
+    PyObject *buf = args[0];
+    PyObject *ifaces = args[5];
+    if (!PyBytes_Check(buf) || !PyTuple_Check(ifaces)) {
+        PyErr_SetString(PyExc_TypeError, "pcapng(): buf must be bytes, interfaces a tuple");
+        return NULL;
+    }
+    Tables t;
+    if (parse_tables(args[7], args[8], args[9], &t) < 0)
+        return NULL;
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    long long index = PyLong_AsLongLong(args[2]);
+    double last_ts = PyFloat_AsDouble(args[3]);
+    int big_endian = PyObject_IsTrue(args[4]);
+    long long max_block = PyLong_AsLongLong(args[6]);
+    long long stop_index = PyLong_AsLongLong(args[10]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_ssize_t nifaces = PyTuple_GET_SIZE(ifaces);
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(buf);
+    Py_ssize_t n = PyBytes_GET_SIZE(buf);
+    if (pos < 0)
+        pos = n;
+
+    Py_INCREF(buf);
+    Py_INCREF(ifaces);
+    PyObject *result = NULL;
+    while (index + 1 < stop_index && pos <= n - 12) {
+        const unsigned char *h = b + pos;
+        long long blen = read32(h + 4, big_endian);
+        if (read32(h, big_endian) != BT_EPB || blen < 32 || blen % 4 || blen > max_block ||
+            blen > n - pos || read32(h + blen - 4, big_endian) != blen)
+            break;
+        uint32_t ifid = read32(h + 8, big_endian);
+        uint64_t ticks = ((uint64_t)read32(h + 12, big_endian) << 32) | read32(h + 16, big_endian);
+        long long caplen = read32(h + 20, big_endian);
+        if (caplen > blen - 32 || (Py_ssize_t)ifid >= nifaces)
+            break;
+        PyObject *iface = PyTuple_GET_ITEM(ifaces, ifid);
+        if (!PyTuple_Check(iface) || PyTuple_GET_SIZE(iface) != 3) {
+            PyErr_SetString(PyExc_TypeError, "an interface must be (linktype, units, offset)");
+            goto out;
+        }
+        long linktype = PyLong_AsLong(PyTuple_GET_ITEM(iface, 0));
+        double units = PyFloat_AsDouble(PyTuple_GET_ITEM(iface, 1));
+        double offset = PyFloat_AsDouble(PyTuple_GET_ITEM(iface, 2));
+        if (PyErr_Occurred())
+            goto out;
+        double ts = (double)ticks / units + offset;
+        int took = take_frame(&t, linktype, h + EPB_HEADER, (Py_ssize_t)caplen, ts, index + 1);
+        if (took < 0)
+            goto out;
+        if (took != TAKEN)
+            break;
+        index += 1;
+        last_ts = ts;
+        pos += (Py_ssize_t)blen;
+    }
+    result = Py_BuildValue("(nLdL)", pos, index, last_ts, t.count);
+out:
+    Py_DECREF(ifaces);
+    Py_DECREF(buf);
+    return result;
 }
 
 static PyMethodDef methods[] = {
-    {"skim", (PyCFunction)(void (*)(void))skim, METH_FASTCALL, skim_doc},
+    {"pcap", (PyCFunction)(void (*)(void))skim_pcap, METH_FASTCALL, pcap_doc},
+    {"pcapng", (PyCFunction)(void (*)(void))skim_pcapng, METH_FASTCALL, pcapng_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "leaktrace.sources._skim",
-    "Native record walk for classic pcap (see skim).", -1, methods,
+    "Native record walk for pcap and pcapng (see pcap and pcapng).", -1, methods,
 };
 
 static PyObject *intern(const char *s)

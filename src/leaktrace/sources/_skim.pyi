@@ -1,6 +1,8 @@
 from typing import Any
 
-def skim(
+Tables = tuple[dict[bytes, Any], dict[bytes, Any], dict[bytes, bool] | None]
+
+def pcap(
     buf: bytes,
     pos: int,
     index: int,
@@ -10,11 +12,23 @@ def skim(
     scale: float,
     max_jump: int,
     linktype: int,
-    bulk: dict[bytes, Any],
-    client_acks: dict[bytes, Any],
-    foreign: dict[bytes, bool] | None,
+    tables: Tables,
     count: int,
     next_sweep: int,
     stop_index: int,
     /,
 ) -> tuple[int, int, int, int]: ...
+def pcapng(
+    buf: bytes,
+    pos: int,
+    index: int,
+    last_ts: float,
+    big_endian: bool,
+    interfaces: tuple[tuple[int, float, float], ...],
+    max_block: int,
+    tables: Tables,
+    count: int,
+    next_sweep: int,
+    stop_index: int,
+    /,
+) -> tuple[int, int, float, int]: ...

@@ -12,29 +12,18 @@ import socket
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
+from leaktrace.sources import skim
 from leaktrace.sources.dnsmap import DnsMap
 from leaktrace.sources.flows import FlowClosed, FlowData, FlowEvent, FlowState, FlowTable
 from leaktrace.sources.fragments import FragmentReassembler
 from leaktrace.sources.packets import decode_frame
-from leaktrace.sources.pcap import CaptureError, CaptureReader, Skim
+from leaktrace.sources.pcap import CaptureError, CaptureReader
 from leaktrace.sources.sessions import FlowSession
 from leaktrace.tls.keylog import KeyLog
 from leaktrace.types import Coverage, Diagnostic, Message
 
-NativeSkim = Callable[
-    [bytes, int, int, int, int, bool, float, int, int, dict[bytes, Any], dict[bytes, Any],
-     dict[bytes, bool] | None, int, int, int],
-    tuple[int, int, int, int],
-]  # fmt: skip
-native_skim: NativeSkim | None
-try:  # the native record walk (sources/_skim.c); absent when built without a compiler
-    from leaktrace.sources._skim import skim as native_skim
-except ImportError:  # pragma: no cover - depends on the build
-    native_skim = None
-
-__all__ = ["CaptureError", "CaptureSource", "flow_partition", "native_skim"]
+__all__ = ["CaptureError", "CaptureSource", "flow_partition"]
 
 ProgressCallback = Callable[[int, int], None]  # (bytes read, file size)
 PROGRESS_EVERY = 4096  # frames between progress callbacks
@@ -206,35 +195,16 @@ class CaptureSource:
         primary = part is None or part[0] == 0
         owners = self._owners
         bulk = table.bulk
-        frames = 0  # frames read, those the skim took included
+        frames = 0
         next_progress = PROGRESS_EVERY if progress is not None else 1 << 62
         secrets_seen = 0
-        skim: Skim | None = None
-        if native_skim is not None and reader.format == "pcap":
-            walk = native_skim
-            linktype = reader.linktype or 0
-            acks = table.client_acks
+        # The native walk takes the frames that need no Python work (sources/skim.py).
+        walk = None
+        if skim.NATIVE is not None:
             foreign = owners.by_bytes if owners is not None else None
-
-            def skim(
-                buf: bytes,
-                pos: int,
-                index: int,
-                prev_sec: int,
-                limit: int,
-                big_endian: bool,
-                scale: float,
-                max_jump: int,
-            ) -> tuple[int, int, int]:
-                nonlocal frames
-                pos, index, prev_sec, table._count = walk(
-                    buf, pos, index, prev_sec, limit, big_endian, scale, max_jump, linktype,
-                    bulk, acks, foreign, table._count, table._next_sweep_count, next_progress,
-                )  # fmt: skip
-                frames = index
-                return pos, index, prev_sec
-
-        for frame in reader.iter_frames(skim):
+            walk = skim.Skimmer(skim.NATIVE, table, foreign)
+            walk.stop_index = next_progress
+        for frame in reader.iter_frames(walk):
             frames = frame.index
             if len(reader.decryption_secrets) != secrets_seen:
                 for stype, secrets in reader.decryption_secrets[secrets_seen:]:
@@ -242,6 +212,8 @@ class CaptureSource:
                 secrets_seen = len(reader.decryption_secrets)
             if frames >= next_progress:
                 next_progress = frames + PROGRESS_EVERY
+                if walk is not None:
+                    walk.stop_index = next_progress
                 progress(reader.bytes_read, reader.size)  # type: ignore[misc]
             data = frame.data
             # A download segment of a known flow: found from its header bytes and
@@ -270,7 +242,7 @@ class CaptureSource:
                 yield from self._dispatch(event, origin)
         for event in table.close_all():
             yield from self._dispatch(event, origin)
-        self.frames = frames
+        self.frames = max(frames, walk.frames) if walk is not None else frames
         if frags.evicted and primary:
             yield Diagnostic("ip_fragments_dropped", f"{frags.evicted} incomplete datagrams")
         if table.evicted:

@@ -23,12 +23,43 @@ from leaktrace.types import Diagnostic
 
 __all__ = ["CaptureError", "CaptureReader", "Frame", "Skim"]
 
-# A caller's shortcut through classic pcap records: given the buffer, the position
-# of a record and the reader's state (frames so far, seconds of the last record or
-# -1, length limit, big-endian, timestamp scale, largest trusted time jump), it
-# takes as many records as it can handle without a Frame and returns the position,
-# frame count and last seconds after them. Records it leaves are read as usual.
-Skim = Callable[[bytes, int, int, int, int, bool, float, int], tuple[int, int, int]]
+
+class Skim(Protocol):
+    """A caller's shortcut through runs of records (see ``leaktrace.sources.skim``).
+
+    Given the buffer, the position of a record and the reader's state, it takes
+    as many records as it can handle without a ``Frame`` and returns the
+    position, frame count and time state after them; records it leaves are
+    read as usual.
+    """
+
+    def pcap(
+        self,
+        buf: bytes,
+        pos: int,
+        index: int,
+        prev_sec: int,
+        limit: int,
+        big_endian: bool,
+        scale: float,
+        max_jump: int,
+        linktype: int,
+    ) -> tuple[int, int, int]:
+        """Classic pcap; ``prev_sec`` is the last record's seconds, or -1."""
+        ...
+
+    def pcapng(
+        self,
+        buf: bytes,
+        pos: int,
+        index: int,
+        last_ts: float,
+        big_endian: bool,
+        interfaces: tuple[tuple[int, float, float], ...],
+        max_block: int,
+    ) -> tuple[int, int, float]:
+        """pcapng Enhanced Packet Blocks; ``interfaces`` are (linktype, units, offset)."""
+        ...
 
 
 class CaptureError(Exception):
@@ -190,7 +221,7 @@ class CaptureReader:
         self.skipped_blocks = {}
         if self.format == "pcap":
             return self._pcap_frames(skim)
-        return self._pcapng_frames()
+        return self._pcapng_frames(skim)
 
     def _open(self) -> BinaryIO:
         try:
@@ -235,7 +266,7 @@ class CaptureReader:
             big_endian = endian == ">"
             while True:
                 if skim is not None and pos + _PCAP_RECORD_LEN <= n:
-                    pos, index, last = skim(
+                    pos, index, last = skim.pcap(
                         buf,
                         pos,
                         index,
@@ -244,6 +275,7 @@ class CaptureReader:
                         big_endian,
                         scale,
                         MAX_JUMP,
+                        linktype,
                     )
                     if last >= 0:
                         prev_sec = last
@@ -353,7 +385,7 @@ class CaptureReader:
 
     # -- pcapng ---------------------------------------------------------------
 
-    def _pcapng_frames(self) -> Iterator[Frame]:
+    def _pcapng_frames(self, skim: Skim | None) -> Iterator[Frame]:
         with self._open() as f:
             buf = b""
             base = 0
@@ -367,8 +399,13 @@ class CaptureReader:
             epb = struct.Struct("<IIIII").unpack_from
             pb = struct.Struct("<HHIIII").unpack_from
             interfaces: list[_Interface] = []
+            ifaces: tuple[tuple[int, float, float], ...] = ()  # the same, for skim
             skipped = self.skipped_blocks
             while True:
+                if skim is not None and pos + 12 <= n:
+                    pos, index, last_ts = skim.pcapng(
+                        buf, pos, index, last_ts, endian == ">", ifaces, MAX_BLOCK
+                    )
                 if pos + 12 > n:
                     buf = self._refill(f, buf, pos, 12)
                     base += pos
@@ -392,6 +429,7 @@ class CaptureReader:
                         epb = struct.Struct(endian + "IIIII").unpack_from
                         pb = struct.Struct(endian + "HHIIII").unpack_from
                         interfaces = []
+                        ifaces = ()
                     else:
                         problem = f"section header has a bad byte-order magic 0x{bom.hex()}"
                 btype, blen = hdr(buf, pos)
@@ -474,7 +512,9 @@ class CaptureReader:
                             origlen,
                         )
                 elif btype == _BT_IDB:
-                    interfaces.append(self._interface(buf, pos, blen, endian))
+                    iface = self._interface(buf, pos, blen, endian)
+                    interfaces.append(iface)
+                    ifaces += ((iface.linktype, iface.units, iface.offset),)
                 elif btype == _BT_PB:
                     ifid, _drops, hi, lo, caplen, origlen = pb(buf, pos + 8)
                     if caplen > blen - 32 or ifid >= len(interfaces):
