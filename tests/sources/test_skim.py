@@ -53,8 +53,12 @@ def conversation(draw: st.DrawFn, sport: int) -> list[tuple[float, bytes]]:
         down("SA", s, (c + 1) & mask)
         up("A", (c + 1) & mask, (s + 1) & mask)
     c, s = (c + 1) & mask, (s + 1) & mask
+    for _ in range(draw(st.integers(0, 2))):  # bare ACKs before the first data
+        up("A", c, s)
     cut = draw(st.integers(1, len(REQUEST)))
     up("PA", c, s, REQUEST[:cut])
+    if draw(st.booleans()):  # a bare ACK right after data the server has not acknowledged
+        up("A", (c + cut) & mask, s)
     acked = c + cut if draw(st.booleans()) else c  # does the server ACK the first part?
     down("A", s, acked & mask)
     if cut < len(REQUEST):

@@ -165,10 +165,11 @@ class FlowTable:
         # reader can find the flow of a download segment without decoding the frame
         # and hand it to ``feed_response``.
         self.bulk: dict[bytes, FlowState] = {}
-        # The client-to-server directions, by the same raw bytes, of flows whose client
-        # stream is settled: there a client segment without data or SYN/FIN/RST (an
-        # ACK of the download) changes only counters, so a reader may account it
-        # without decoding, as ``feed`` would (see sources/_skim.c).
+        # The client-to-server directions, by the same raw bytes, of flows where a
+        # client segment without data or SYN/FIN/RST (an ACK of the handshake or of
+        # the download) changes only counters: the client stream's start is settled,
+        # or nothing but its anchor has been seen. A reader may account such a
+        # segment without decoding, as ``feed`` would (see sources/_skim.c).
         self.client_acks: dict[bytes, FlowState] = {}
         self.flows_opened = 0
         self.evicted = 0  # closed because max_flows was reached
@@ -297,8 +298,8 @@ class FlowTable:
             mine = flow._orig
             if mine is None:
                 mine = self._client_stream(flow, pkt.seq, flags, payload)
-            elif flow._ack_key is not None and mine.started:
-                self.client_acks[flow._ack_key] = flow
+            elif mine.started:
+                self._acks_settled(flow, True)
             peer = flow._resp if want_resp else None
         else:
             flow.resp_bytes += len(payload)
@@ -347,12 +348,27 @@ class FlowTable:
             for pre_seq, syn in flow._pre:
                 stream.add(pre_seq, b"", syn)
             flow._pre = ()
+            # Held data (no SYN seen yet) may be released by a bare ACK of the client.
+            self._acks_settled(flow, stream.started)
             return stream
         pre = flow._pre
         syn = bool(flags & _SYN)
         if not pre or (syn and not any(s for _, s in pre)):
             flow._pre = (*pre, (seq, syn))
+        # The stream's anchor is kept: a later bare ACK would change nothing.
+        self._acks_settled(flow, True)
         return None
+
+    def _acks_settled(self, flow: FlowState, settled: bool) -> None:
+        """Say whether a client segment without data or SYN/FIN/RST would change only
+        the flow's counters (see ``client_acks``)."""
+        key = flow._ack_key
+        if key is None:
+            return
+        if settled:
+            self.client_acks[key] = flow
+        else:
+            self.client_acks.pop(key, None)
 
     def _drain(
         self,
