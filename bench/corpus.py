@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.gencap import generate
+from bench.gencap import VERSION, generate
 from bench.machine import machine_info
 from bench.measure import run_measured
 from bench.run import RESULTS, WORK, leaktrace_exe
@@ -52,7 +52,9 @@ def ensure_corpus(count: int, size_mb: float) -> tuple[Path, int]:
     folder = WORK / f"corpus-{count}x{size_mb:g}mb"
     stamp = folder / "done.json"
     if stamp.is_file():
-        return folder, int(json.loads(stamp.read_text())["bytes"])
+        done = json.loads(stamp.read_text())
+        if done.get("version") == VERSION:
+            return folder, int(done["bytes"])
     if folder.exists():
         shutil.rmtree(folder)
     total = 0
@@ -64,7 +66,7 @@ def ensure_corpus(count: int, size_mb: float) -> tuple[Path, int]:
         manifest = generate(app_dir / f"session{i:04d}.pcap", size_mb, seed=1000 + i)
         (app_dir / f"session{i:04d}.manifest.json").unlink()
         total += int(manifest["bytes"])  # type: ignore[call-overload]
-    stamp.write_text(json.dumps({"captures": count, "bytes": total}))
+    stamp.write_text(json.dumps({"captures": count, "bytes": total, "version": VERSION}))
     return folder, total
 
 

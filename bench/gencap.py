@@ -1,10 +1,11 @@
 """Write a realistic synthetic capture of any size, with planted identifiers to check against.
 
 Many TCP flows with handshakes, MSS segmentation, the receiver's delayed ACK
-every second segment, some out-of-order and retransmitted segments, HTTP/1.1 requests with JSON, form and gzip bodies that
-carry identifiers, large responses, DNS lookups, and TLS ClientHellos followed
-by opaque records. Built with ``struct`` (scapy is far too slow for hundreds of
-MB). A manifest beside the capture counts what was planted.
+every second segment, some out-of-order and retransmitted segments, HTTP/1.1
+requests with JSON, form and gzip bodies that carry identifiers, large
+responses, DNS lookups, and TLS ClientHellos followed by opaque records.
+Built with ``struct`` (scapy is far too slow for hundreds of MB). A manifest
+beside the capture counts what was planted.
 
     python bench/gencap.py OUT.pcap --size-mb 200
 """
