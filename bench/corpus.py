@@ -27,7 +27,7 @@ from typing import Any
 from bench.gencap import VERSION, generate
 from bench.machine import machine_info
 from bench.measure import run_measured
-from bench.run import RESULTS, WORK, leaktrace_exe
+from bench.run import RESULTS, WORK, compile_sources, leaktrace_exe
 
 APPS = 20
 QUERY = (
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
 
+    compile_sources()
     machine = machine_info()
     folder, total = ensure_corpus(args.captures, args.size_mb)
     runs: dict[str, Any] = {}

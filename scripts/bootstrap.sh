@@ -14,4 +14,7 @@ fi
 "$python" -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
 "$venv/bin/pip" install --quiet -e '.[test]'
+# An editable install leaves the package's bytecode to be written on first import,
+# which PYTHONDONTWRITEBYTECODE prevents; without it every run compiles every module.
+"$venv/bin/python" -m compileall -q src >/dev/null
 echo "leaktrace installed in $venv" >&2
