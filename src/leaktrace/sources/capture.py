@@ -210,11 +210,11 @@ class CaptureSource:
                 for stype, secrets in reader.decryption_secrets[secrets_seen:]:
                     self.keylog.add_secrets_block(stype, bytes(secrets))
                 secrets_seen = len(reader.decryption_secrets)
-            if frames >= next_progress:
+            if frames >= next_progress and progress is not None:
                 next_progress = frames + PROGRESS_EVERY
                 if walk is not None:
                     walk.stop_index = next_progress
-                progress(reader.bytes_read, reader.size)  # type: ignore[misc]
+                progress(reader.bytes_read, reader.size)
             data = frame.data
             # A download segment of a known flow: found from its header bytes and
             # accounted without decoding (most frames of a capture are these).
