@@ -11,7 +11,7 @@
  * buffer and take each one that is
  *
  *   - a server-to-client IPv4 TCP segment of a flow in FlowTable.bulk that
- *     FlowTable.feed_response would account without events: no SYN/FIN/RST,
+ *     FlowTable.feed_response would account without events: no FIN/RST,
  *     no sweep due, the consumer not wanting the server's bytes, nothing of
  *     the client's waiting for this ACK; its byte count, frame count, last
  *     frame, packet count and last time are written to the FlowState exactly
@@ -19,7 +19,10 @@
  *   - a client-to-server IPv4 TCP segment without data or SYN/FIN/RST of a
  *     flow in FlowTable.client_acks (its client stream is settled, so the
  *     segment changes only counters), under the same conditions; or
- *   - a plain IPv4 TCP/UDP frame that the partition memo (_Owners._by_bytes)
+ *   - a TCP segment without data that is not a new SYN, on a 5-tuple in
+ *     FlowTable.closed_raw (a connection closed by FIN or RST): counted and
+ *     dropped, as FlowTable.feed drops it; or
+ *   - a plain IPv4 TCP/UDP frame that the partition memo (_Owners.by_bytes)
  *     already says belongs to another worker: dropped.
  *
  * It stops at the first record it cannot take, whatever the reason (a
@@ -150,7 +153,9 @@ static int take_segment(PyObject *table, int download, const unsigned char *d, P
     if (doff < 20 || start > end)
         return LEFT;
     int flags = d[47];
-    if (flags & (TCP_SYN | TCP_FIN | TCP_RST) || *count + 1 >= next_sweep)
+    /* A server's SYN changes nothing the client's side needs; a client's may
+       start its stream or a new connection on the same ports. */
+    if (flags & (TCP_FIN | TCP_RST | (download ? 0 : TCP_SYN)) || *count + 1 >= next_sweep)
         return LEFT;
     if (!download && end != start)
         return LEFT; /* the client sent data */
@@ -185,6 +190,33 @@ done:
     return rc;
 }
 
+/* TAKEN: a stray segment of a closed connection, counted and dropped; LEFT:
+   Python must see it (data, a new SYN, a sweep due); NOT_MINE: not a closed
+   connection's; -1: error set. */
+static int take_closed(PyObject *closed, const unsigned char *d, Py_ssize_t len, long long *count,
+                       long long next_sweep)
+{
+    if (len < 54 || d[14] != 0x45 || d[12] != 0x08 || d[13] != 0x00)
+        return NOT_MINE;
+    PyObject *hit = lookup(closed, d + 23, d + 26);
+    if (hit == NULL)
+        return PyErr_Occurred() ? -1 : NOT_MINE;
+    if ((d[20] & 0x3F) || d[21])
+        return LEFT; /* a fragment */
+    Py_ssize_t total = ((Py_ssize_t)d[16] << 8) | d[17];
+    Py_ssize_t end = total ? 14 + total : len;
+    if (end > len)
+        end = len;
+    Py_ssize_t doff = (Py_ssize_t)(d[46] >> 4) << 2;
+    Py_ssize_t start = 34 + doff;
+    if (doff < 20 || start > end || end != start)
+        return LEFT; /* data after the close is reported */
+    if ((d[47] & (TCP_SYN | TCP_ACK)) == TCP_SYN || *count + 1 >= next_sweep)
+        return LEFT; /* a new connection on the same ports */
+    *count += 1;
+    return TAKEN;
+}
+
 /* TAKEN: another worker's frame; NOT_MINE: not known to be; -1: error set. */
 static int take_foreign(PyObject *foreign, int linktype, const unsigned char *d, Py_ssize_t len)
 {
@@ -212,23 +244,25 @@ static int take_foreign(PyObject *foreign, int linktype, const unsigned char *d,
 
 /* What a walk takes frames against, and the flow table's packet count. */
 typedef struct {
-    PyObject *bulk, *acks, *foreign; /* foreign is NULL outside a partitioned run */
+    PyObject *bulk, *acks, *closed, *foreign; /* foreign is NULL outside a partitioned run */
     long long count, next_sweep;
 } Tables;
 
 static int parse_tables(PyObject *tables, PyObject *count, PyObject *next_sweep, Tables *t)
 {
-    if (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 3) {
-        PyErr_SetString(PyExc_TypeError, "tables must be (bulk, client_acks, foreign)");
+    if (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "tables must be (bulk, client_acks, closed_raw, foreign)");
         return -1;
     }
     t->bulk = PyTuple_GET_ITEM(tables, 0);
     t->acks = PyTuple_GET_ITEM(tables, 1);
-    t->foreign = PyTuple_GET_ITEM(tables, 2);
-    if (!PyDict_Check(t->bulk) || !PyDict_Check(t->acks) ||
+    t->closed = PyTuple_GET_ITEM(tables, 2);
+    t->foreign = PyTuple_GET_ITEM(tables, 3);
+    if (!PyDict_Check(t->bulk) || !PyDict_Check(t->acks) || !PyDict_Check(t->closed) ||
         (t->foreign != Py_None && !PyDict_Check(t->foreign))) {
         PyErr_SetString(PyExc_TypeError,
-                        "bulk and client_acks must be dicts, foreign a dict or None");
+                        "bulk, client_acks and closed_raw must be dicts, foreign a dict or None");
         return -1;
     }
     if (t->foreign == Py_None)
@@ -247,6 +281,8 @@ static int take_frame(Tables *t, long linktype, const unsigned char *d, Py_ssize
         took = take_segment(t->bulk, 1, d, len, ts, frame, &t->count, t->next_sweep);
         if (took == NOT_MINE)
             took = take_segment(t->acks, 0, d, len, ts, frame, &t->count, t->next_sweep);
+        if (took == NOT_MINE)
+            took = take_closed(t->closed, d, len, &t->count, t->next_sweep);
     }
     if (took == NOT_MINE && t->foreign != NULL)
         took = take_foreign(t->foreign, (int)linktype, d, len);
@@ -260,7 +296,7 @@ PyDoc_STRVAR(pcap_doc,
 "Take the classic-pcap records from buf[pos] on that need no Python work (see\n"
 "the module source); stop before the first one that does, or before frame\n"
 "stop_index. prev_sec is -1 when no record was read yet; tables is\n"
-"(bulk, client_acks, foreign or None).");
+"(bulk, client_acks, closed_raw, foreign or None).");
 
 static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {

@@ -1,6 +1,6 @@
 from typing import Any
 
-Tables = tuple[dict[bytes, Any], dict[bytes, Any], dict[bytes, bool] | None]
+Tables = tuple[dict[bytes, Any], dict[bytes, Any], dict[bytes, None], dict[bytes, bool] | None]
 
 def pcap(
     buf: bytes,

@@ -155,8 +155,9 @@ class FlowTable:
         # front is deleted over and over makes next(iter()) walk the holes left behind.
         self._flows: OrderedDict[FlowState, None] = OrderedDict()
         # Recently closed TCP 5-tuples: stray ACKs and retransmissions after
-        # FIN/RST must not open phantom flows; a new SYN may.
-        self._closed: OrderedDict[_Tuple, float] = OrderedDict()
+        # FIN/RST must not open phantom flows; a new SYN may. With the close time
+        # and the raw key in ``closed_raw``, if any.
+        self._closed: OrderedDict[_Tuple, tuple[float, bytes | None]] = OrderedDict()
         self._count = 0
         self._next_sweep_count = self.sweep_every
         self._next_sweep_ts = float("-inf")
@@ -171,6 +172,10 @@ class FlowTable:
         # or nothing but its anchor has been seen. A reader may account such a
         # segment without decoding, as ``feed`` would (see sources/_skim.c).
         self.client_acks: dict[bytes, FlowState] = {}
+        # The IPv4 TCP directions among the recently closed 5-tuples, by the same raw
+        # bytes: a segment there without data that is not a new SYN is dropped
+        # after counting, so a reader may drop it without decoding.
+        self.closed_raw: dict[bytes, None] = {}
         self.flows_opened = 0
         self.evicted = 0  # closed because max_flows was reached
         self.timed_out = 0  # closed after idle_timeout
@@ -194,9 +199,10 @@ class FlowTable:
                 entry = self._index.get((pkt.src, pkt.sport, pkt.dst, pkt.dport, proto))
         if entry is not None and proto == _TCP:
             flow, is_orig = entry
-            if not is_orig and not flow.want_resp and not pkt.flags & (_SYN | _FIN | _RST):
+            if not is_orig and not flow.want_resp and not pkt.flags & (_FIN | _RST):
                 # Fast path for the bulk of a capture: server-to-client segments
-                # nobody asked to reassemble. Only their ACK can matter.
+                # nobody asked to reassemble. Only their ACK can matter (a SYN
+                # starts the server's stream, which nobody reads).
                 self._response(flow, len(pkt.payload), pkt.ack, pkt.flags, ts, frame, events)
                 return iter(events) if events else _NO_EVENTS
         if proto != _TCP and proto != _UDP:
@@ -242,9 +248,9 @@ class FlowTable:
         """``feed`` for a server-to-client segment of ``size`` payload bytes found
         through ``bulk``, for a caller that skipped decoding its frame; the same
         bookkeeping as feed's own fast path. None when the full ``feed`` must run
-        (a sweep is due, the consumer wants the server's bytes, SYN/FIN/RST)."""
+        (a sweep is due, the consumer wants the server's bytes, FIN/RST)."""
         count = self._count + 1
-        if count >= self._next_sweep_count or flow.want_resp or flags & (_SYN | _FIN | _RST):
+        if count >= self._next_sweep_count or flow.want_resp or flags & (_FIN | _RST):
             return None
         self._count = count
         events: list[FlowEvent] = []
@@ -451,15 +457,29 @@ class FlowTable:
             for tup in flow._tuples:
                 self._index.pop(tup, None)
             if reason in ("fin", "rst") and flow.key.proto == _TCP:
-                closed = self._closed
-                while len(closed) >= 2 * self.max_flows:
-                    closed.popitem(last=False)
-                for tup in flow._tuples:
-                    closed[tup] = ts
+                self._remember_closed(flow, flow._tuples, ts)
+
+    def _remember_closed(self, flow: FlowState, tuples: tuple[_Tuple, _Tuple], ts: float) -> None:
+        closed = self._closed
+        while len(closed) >= 2 * self.max_flows:
+            self._drop_closed(closed.popitem(last=False)[1][1])
+        key = flow.key
+        for tup in tuples:
+            from_orig = tup[0] == key.orig_h and tup[1] == key.orig_p
+            raw = flow._ack_key if from_orig else flow._bulk_key
+            closed[tup] = (ts, raw)
+            if raw is not None:
+                self.closed_raw[raw] = None
+
+    def _drop_closed(self, raw: bytes | None) -> None:
+        if raw is not None:
+            self.closed_raw.pop(raw, None)
 
     def _forget_closed(self, tup: _Tuple) -> None:
-        self._closed.pop(tup, None)
-        self._closed.pop((tup[2], tup[3], tup[0], tup[1], tup[4]), None)
+        for t in (tup, (tup[2], tup[3], tup[0], tup[1], tup[4])):
+            entry = self._closed.pop(t, None)
+            if entry is not None:
+                self._drop_closed(entry[1])
 
     def _evict_one(self, events: list[FlowEvent]) -> None:
         """Close the least recently used flow (second-chance order, no per-packet cost)."""
@@ -484,9 +504,11 @@ class FlowTable:
         closed = self._closed
         while closed:
             tup = next(iter(closed))
-            if closed[tup] >= limit:
+            closed_ts, raw = closed[tup]
+            if closed_ts >= limit:
                 break
             del closed[tup]
+            self._drop_closed(raw)
 
     def close_all(self) -> Iterator[FlowEvent]:
         """End of capture: deliver everything still buffered and close every flow."""
@@ -496,3 +518,4 @@ class FlowTable:
             self._close(flow, "end", flow.last_ts, flow._last_frame, events)
             yield from events
         self._closed.clear()
+        self.closed_raw.clear()

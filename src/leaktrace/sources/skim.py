@@ -1,8 +1,8 @@
 """The Python side of the native record walk (``_skim.c``).
 
 Most frames of a capture need nothing but a lookup on a few header bytes:
-download segments and the client's ACKs of flows already in the table, and in
-a partitioned run the other workers' frames. The C module takes such runs of
+download segments and the client's ACKs of flows already in the table, stray
+ACKs of closed connections, and in a partitioned run the other workers' frames. The C module takes such runs of
 records straight from the reader's buffer and updates the flow table's
 counters the way ``FlowTable`` itself would; the reader hands every other
 record to the Python path as a ``Frame``. ``Skimmer`` carries the state the
@@ -36,7 +36,7 @@ class Skimmer:
     ) -> None:
         self._native = native
         self._table = table
-        self._tables = (table.bulk, table.client_acks, foreign)
+        self._tables = (table.bulk, table.client_acks, table.closed_raw, foreign)
         self.frames = 0  # frames read so far, taken or not
         self.stop_index = 1 << 62
 
