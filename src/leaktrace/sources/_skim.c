@@ -55,19 +55,18 @@ static inline uint32_t read32(const unsigned char *p, int big_endian)
     return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
 }
 
-/* Look up 13 key bytes (protocol, addresses, ports) in a dict keyed by bytes.
-   Returns a borrowed reference, NULL with no error when absent. */
-static PyObject *lookup(PyObject *dict, const unsigned char *proto, const unsigned char *rest)
+/* The key of an option-less IPv4 header's flow direction in every table: its
+   protocol, addresses and ports (13 bytes). Made once per frame, so its hash is
+   computed once for all the tables it is looked up in. */
+static PyObject *make_key(const unsigned char *ip)
 {
     PyObject *key = PyBytes_FromStringAndSize(NULL, KEY_LEN);
     if (key == NULL)
         return NULL;
     char *k = PyBytes_AS_STRING(key);
-    k[0] = (char)proto[0];
-    memcpy(k + 1, rest, KEY_LEN - 1);
-    PyObject *value = PyDict_GetItemWithError(dict, key);
-    Py_DECREF(key);
-    return value;
+    k[0] = (char)ip[9];
+    memcpy(k + 1, ip + 12, KEY_LEN - 1);
+    return key;
 }
 
 static int truthy_attr(PyObject *obj, PyObject *name)
@@ -134,12 +133,13 @@ enum { NOT_MINE = 0, TAKEN = 1, LEFT = 2 };
    client_acks for the client's ACKs): TAKEN when accounted, LEFT when the
    flow is there but Python must handle the frame, NOT_MINE when it is not
    there; -1 with an error set. */
-static int take_segment(PyObject *table, int download, const unsigned char *d, Py_ssize_t len,
-                        double ts, long long frame, long long *count, long long next_sweep)
+static int take_segment(PyObject *table, int download, PyObject *key, const unsigned char *d,
+                        Py_ssize_t len, double ts, long long frame, long long *count,
+                        long long next_sweep)
 {
-    if (len < 54 || d[14] != 0x45 || d[12] != 0x08 || d[13] != 0x00)
+    if (len < 54)
         return NOT_MINE;
-    PyObject *flow = lookup(table, d + 23, d + 26);
+    PyObject *flow = PyDict_GetItemWithError(table, key);
     if (flow == NULL)
         return PyErr_Occurred() ? -1 : NOT_MINE;
     if ((d[20] & 0x3F) || d[21])
@@ -193,12 +193,12 @@ done:
 /* TAKEN: a stray segment of a closed connection, counted and dropped; LEFT:
    Python must see it (data, a new SYN, a sweep due); NOT_MINE: not a closed
    connection's; -1: error set. */
-static int take_closed(PyObject *closed, const unsigned char *d, Py_ssize_t len, long long *count,
-                       long long next_sweep)
+static int take_closed(PyObject *closed, PyObject *key, const unsigned char *d, Py_ssize_t len,
+                       long long *count, long long next_sweep)
 {
-    if (len < 54 || d[14] != 0x45 || d[12] != 0x08 || d[13] != 0x00)
+    if (len < 54)
         return NOT_MINE;
-    PyObject *hit = lookup(closed, d + 23, d + 26);
+    PyObject *hit = PyDict_GetItemWithError(closed, key);
     if (hit == NULL)
         return PyErr_Occurred() ? -1 : NOT_MINE;
     if ((d[20] & 0x3F) || d[21])
@@ -218,25 +218,12 @@ static int take_closed(PyObject *closed, const unsigned char *d, Py_ssize_t len,
 }
 
 /* TAKEN: another worker's frame; NOT_MINE: not known to be; -1: error set. */
-static int take_foreign(PyObject *foreign, int linktype, const unsigned char *d, Py_ssize_t len)
+static int take_foreign(PyObject *foreign, PyObject *key, const unsigned char *ip)
 {
-    Py_ssize_t off;
-    if (linktype == LINKTYPE_ETHERNET) {
-        if (len < 38 || d[12] != 0x08 || d[13] != 0x00)
-            return NOT_MINE;
-        off = 14;
-    } else if (linktype == 101 || linktype == 228) {
-        if (len < 24)
-            return NOT_MINE;
-        off = 0;
-    } else {
-        return NOT_MINE;
-    }
-    const unsigned char *ip = d + off;
     int proto = ip[9];
-    if (ip[0] != 0x45 || (proto != 6 && proto != 17) || (ip[6] & 0x3F) || ip[7])
+    if ((proto != 6 && proto != 17) || (ip[6] & 0x3F) || ip[7])
         return NOT_MINE;
-    PyObject *mine = lookup(foreign, ip + 9, ip + 12);
+    PyObject *mine = PyDict_GetItemWithError(foreign, key);
     if (mine == NULL)
         return PyErr_Occurred() ? -1 : NOT_MINE;
     return mine == Py_False ? TAKEN : NOT_MINE;
@@ -276,16 +263,33 @@ static int parse_tables(PyObject *tables, PyObject *count, PyObject *next_sweep,
 static int take_frame(Tables *t, long linktype, const unsigned char *d, Py_ssize_t len,
                       double ts, long long frame)
 {
+    const unsigned char *ip;
+    int ethernet = linktype == LINKTYPE_ETHERNET;
+    if (ethernet) {
+        if (len < 38 || d[12] != 0x08 || d[13] != 0x00)
+            return NOT_MINE;
+        ip = d + 14;
+    } else if ((linktype == 101 || linktype == 228) && len >= 24) {
+        ip = d; /* raw IPv4 */
+    } else {
+        return NOT_MINE;
+    }
+    if (ip[0] != 0x45)
+        return NOT_MINE; /* not IPv4, or IP options */
+    PyObject *key = make_key(ip);
+    if (key == NULL)
+        return -1;
     int took = NOT_MINE;
-    if (linktype == LINKTYPE_ETHERNET) {
-        took = take_segment(t->bulk, 1, d, len, ts, frame, &t->count, t->next_sweep);
+    if (ethernet) {
+        took = take_segment(t->bulk, 1, key, d, len, ts, frame, &t->count, t->next_sweep);
         if (took == NOT_MINE)
-            took = take_segment(t->acks, 0, d, len, ts, frame, &t->count, t->next_sweep);
+            took = take_segment(t->acks, 0, key, d, len, ts, frame, &t->count, t->next_sweep);
         if (took == NOT_MINE)
-            took = take_closed(t->closed, d, len, &t->count, t->next_sweep);
+            took = take_closed(t->closed, key, d, len, &t->count, t->next_sweep);
     }
     if (took == NOT_MINE && t->foreign != NULL)
-        took = take_foreign(t->foreign, (int)linktype, d, len);
+        took = take_foreign(t->foreign, key, ip);
+    Py_DECREF(key);
     return took;
 }
 
