@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
+import struct
 from pathlib import Path
 from types import ModuleType
 
@@ -174,6 +176,10 @@ def test_frames_are_owned_by_the_partition_their_decoded_flow_hashes_to() -> Non
         dns = 53 in (pkt.sport, pkt.dport)
         part = flow_partition(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto, 3)
         assert (verdict == _MINE) == (dns or part == 1)
+        # The reply's frames are judged from the memo, without decoding.
+        reply = bytes([pkt.proto]) + socket.inet_aton(pkt.dst) + socket.inet_aton(pkt.src)
+        reply += struct.pack("!HH", pkt.dport, pkt.sport)
+        assert owners.by_bytes[reply] == (verdict == _MINE)
     assert checked > 50
 
 

@@ -120,6 +120,12 @@ class _Owners:
             if len(self.by_bytes) >= _OWNER_CACHE_MAX:
                 self.by_bytes.clear()
             self.by_bytes[raw] = mine
+            # Ownership does not depend on the direction: the reply is known too.
+            a, b = off + 12, off + 20
+            reverse = (
+                raw[:1] + data[a + 4 : b] + data[a : a + 4] + data[b + 2 : b + 4] + data[b : b + 2]
+            )
+            self.by_bytes[reverse] = mine
         return _MINE if mine else _FOREIGN
 
     def owns(self, src: str, sport: int, dst: str, dport: int, proto: int) -> bool:

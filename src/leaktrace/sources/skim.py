@@ -2,12 +2,13 @@
 
 Most frames of a capture need nothing but a lookup on a few header bytes:
 download segments and the client's ACKs of flows already in the table, stray
-ACKs of closed connections, and in a partitioned run the other workers' frames. The C module takes such runs of
-records straight from the reader's buffer and updates the flow table's
-counters the way ``FlowTable`` itself would; the reader hands every other
-record to the Python path as a ``Frame``. ``Skimmer`` carries the state the
-walk needs between calls. Without the C module (no compiler at install time)
-``NATIVE`` is None and every record takes the Python path, with the same results.
+ACKs of closed connections, and in a partitioned run the other workers'
+frames. The C module takes such runs of records straight from the reader's
+buffer and updates the flow table's counters the way ``FlowTable`` itself
+would; the reader hands every other record to the Python path as a ``Frame``.
+``Skimmer`` carries the state the walk needs between calls. Without the C
+module (no compiler at install time) ``NATIVE`` is None and every record takes
+the Python path, with the same results.
 """
 
 from __future__ import annotations
