@@ -205,3 +205,18 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
 def test_pointer_mazes_terminate(pointers: list[int], tail: bytes) -> None:
     maze = b"".join(struct.pack("!H", 0xC000 | (12 + (p % 80))) for p in pointers)
     parse_dns(header(an=2) + maze + tail)
+
+
+def _escaped(raw: bytes) -> str:
+    """The label text byte by byte, as dig prints it."""
+    return "".join(
+        "\\" + chr(b) if b in b".\\" else chr(b).lower() if 0x21 <= b <= 0x7E else f"\\{b:03d}"
+        for b in raw
+    )
+
+
+@given(st.binary(max_size=63) | st.text(alphabet="aZ09-_.\\ é", max_size=20).map(str.encode))
+def test_any_label_reads_as_dig_prints_it(raw: bytes) -> None:
+    packet = parse_dns(header() + bytes([len(raw)]) + raw + b"\x00\x00\x01\x00\x01")
+    assert packet is not None
+    assert packet.questions[0].qname == (_escaped(raw) if raw else "")

@@ -11,6 +11,8 @@ terminates), caps the jumps, and escapes odd label bytes instead of failing.
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from dataclasses import dataclass
 from typing import Final
 
@@ -152,8 +154,15 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
         pos += 1 + length
 
 
+# Printable ASCII but "." and "\\": the labels of nearly every real name, which
+# need no escaping and can be lower-cased in one call.
+_PLAIN_LABEL = re.compile(rb"[\x21-\x2d\x2f-\x5b\x5d-\x7e]*")
+
+
 def _label_text(raw: bytes) -> str:
     """Lower-case a label and escape bytes that are not plain ASCII (``\\DDD``, as dig prints)."""
+    if _PLAIN_LABEL.fullmatch(raw):
+        return raw.decode("ascii").lower()
     out: list[str] = []
     for byte in raw:
         if byte in (0x2E, 0x5C):  # "." and "\" inside a label
@@ -182,7 +191,7 @@ def _rdata_text(data: bytes, start: int, end: int, rtype: int) -> str:
     rdata = data[start:end]
     try:
         if rtype == TYPE_A and len(rdata) == 4:
-            return str(ipaddress.IPv4Address(rdata))
+            return socket.inet_ntoa(rdata)
         if rtype == TYPE_AAAA and len(rdata) == 16:
             return str(ipaddress.IPv6Address(rdata))
         if rtype in _NAME_TYPES:
