@@ -66,6 +66,24 @@ def test_small_block_size_crosses_boundaries(tmp_path: Path) -> None:
     assert got == [d for _, _, d in frames]
 
 
+def test_a_file_cut_while_it_is_read_ends_as_truncated(tmp_path: Path) -> None:
+    """The next block is read together with the unread tail of the last one; when
+    the file has shrunk under the reader, what was already read still counts."""
+    data, offsets = pcap_bytes(_frames(200))
+    path = tmp_path / "shrinking.pcap"
+    path.write_bytes(data)
+    reader = CaptureReader(path, block_size=1000)
+    got = []
+    for frame in reader.iter_frames():
+        got.append(frame.index)
+        if frame.index == 50:
+            with path.open("r+b") as f:
+                f.truncate(offsets[50] + 5)  # inside record 51's header
+    assert got == list(range(1, len(got) + 1))  # no frame twice, none out of order
+    assert 50 <= len(got) < 200
+    assert reader.damage is not None and reader.damage.name == "capture_truncated"
+
+
 def test_record_larger_than_block(tmp_path: Path) -> None:
     path = tmp_path / "big.pcap"
     big = b"x" * 100_000

@@ -232,8 +232,24 @@ class CaptureReader:
     # -- block buffer ---------------------------------------------------------
 
     def _refill(self, f: BinaryIO, buf: bytes, pos: int, need: int) -> bytes:
-        """Return a buffer from ``buf[pos]`` on, holding ``need`` bytes if the file has them."""
+        """Return a buffer from ``buf[pos]`` on, holding ``need`` bytes if the file has them.
+
+        ``buf`` always ends where the file position is. In a regular file the
+        unread tail is read again together with the next block, which costs the
+        kernel a few hundred bytes where joining would copy the whole block once more.
+        """
+        tail = len(buf) - pos
+        if tail >= need:
+            return buf[pos:]
         chunks = [buf[pos:]]
+        if tail > 0 and f.seekable():
+            end = f.seek(-tail, os.SEEK_CUR) + tail
+            again = f.read(max(self._block_size, need))
+            if len(again) >= tail:
+                chunks[0] = again
+                self.bytes_read += len(again) - tail
+            else:  # the file shrank under us: keep what was read
+                f.seek(end)
         have = len(chunks[0])
         while have < need:
             chunk = f.read(max(self._block_size, need - have))
