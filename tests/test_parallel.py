@@ -9,12 +9,14 @@ import socket
 import struct
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+import leaktrace.parallel as parallel
 from leaktrace.analyze import AnalysisResult, analyze_capture
 from leaktrace.cli import app
 from leaktrace.declaration import load_declaration
@@ -242,3 +244,20 @@ def test_cli_jobs_gives_the_same_jsonl(
     assert outputs[0] == outputs[1]
     assert len(outputs[0]) > 100
     assert all(json.loads(line)["value"].count("*") for line in outputs[0][:20])  # masked
+
+
+def test_a_failing_worker_fails_the_run(
+    config: PipelineConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its error reaches the caller, also when findings go through spill files."""
+    real = parallel.collect
+
+    def broken_in_partition_1(pipeline: Any, source: Any, *args: Any, **kwargs: Any) -> Any:
+        if source._partition == (1, 2):
+            raise RuntimeError("partition 1 broke")
+        return real(pipeline, source, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "collect", broken_in_partition_1)  # forked workers see it
+    streamed: list[Finding] = []
+    with pytest.raises(RuntimeError, match="partition 1 broke"):
+        analyze_parallel(DEMO, config, 2, on_finding=streamed.append, keep_findings=False)
