@@ -427,3 +427,38 @@ def test_http_like_noise_never_raises_and_is_split_invariant(parts: list[bytes],
     expected = parse_all(stream, whole)
     pieces = RequestParser(max_body=32)
     assert parse_all(stream, pieces, step=step) == expected
+
+
+_head_ish = st.lists(
+    st.sampled_from(
+        [
+            b"GET / HTTP/1.1\r\n",
+            b"POST /a HTTP/1.1\r\n",
+            b"Host: a.example\r\n",
+            b"X-Long: " + b"y" * 40 + b"\r\n",
+            b"Content-Length: 2\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"no colon here\r\n",
+            b" folded\r\n",
+            b"\rOdd: start\r\n",
+            b"\r\r\n",
+            b"Lf: only\n",
+            b"\r\n",
+            b"ab",
+            b"0\r\n",
+        ]
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_head_ish, st.integers(16, 200))
+def test_a_whole_header_block_reads_as_line_by_line(parts: list[bytes], limit: int) -> None:
+    """Requests and diagnostics (with their stream offsets) are the same whether a
+    header block arrives whole or one byte at a time, at any header size limit."""
+    stream = b"".join(parts)
+    whole = RequestParser(max_header_bytes=limit, max_headers=5)
+    by_byte = RequestParser(max_header_bytes=limit, max_headers=5)
+    assert parse_all(stream, whole) == parse_all(stream, by_byte, step=1)
+    assert whole.diagnostics == by_byte.diagnostics

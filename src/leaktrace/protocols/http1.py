@@ -270,6 +270,8 @@ class RequestParser:
 
     def _step_header(self) -> bool:
         limit = self.max_header_bytes - self._head_bytes
+        if self._take_header_block(limit):
+            return True
         line = self._take_line(limit)
         if line is None:
             return False
@@ -283,6 +285,29 @@ class RequestParser:
             self._headers_done()
             return True
         self._add_header_line(line, "header")
+        return True
+
+    def _take_header_block(self, limit: int) -> bool:
+        """Read every header line at once when the whole block is buffered, all in CRLF
+        lines and within ``limit``: the same result as line by line, for the common case.
+        False, having read nothing, otherwise."""
+        buf = self._buf
+        pos = self._pos
+        if buf[pos : pos + 1] in (b"\r", b"\n"):
+            return False  # no header lines (or a line that starts oddly)
+        end = buf.find(b"\r\n\r\n", pos, pos + limit + 1)
+        if end < 0:
+            return False  # not all there yet, or over the limit
+        block = bytes(buf[pos:end])
+        if block.count(b"\n") != block.count(b"\r\n"):
+            return False  # a bare LF ends a line too: the line by line path reads those
+        for line in block.split(b"\r\n"):
+            self._pos += len(line) + 2
+            self._head_bytes += len(line) + 2
+            self._add_header_line(line, "header")
+        self._pos += 2
+        self._head_bytes += 2
+        self._headers_done()
         return True
 
     def _add_header_line(self, line: bytes, what: str) -> None:
