@@ -293,7 +293,7 @@ class RequestParser:
         False, having read nothing, otherwise."""
         buf = self._buf
         pos = self._pos
-        if buf[pos : pos + 1] in (b"\r", b"\n"):
+        if buf.startswith((b"\r", b"\n"), pos):
             return False  # no header lines (or a line that starts oddly)
         end = buf.find(b"\r\n\r\n", pos, pos + limit + 1)
         if end < 0:
