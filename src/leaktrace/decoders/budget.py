@@ -56,14 +56,14 @@ class Budget:
 
     def emit(self, chain: Chain, value: bytes, key: str | None) -> bool:
         """Record a field; False once max_fields is reached."""
-        if self.full:
-            return False
-        if len(self.fields) >= self.limits.max_fields:
+        fields = self.fields
+        if not self.full and len(fields) < self.limits.max_fields:
+            fields.append(Field(">".join(chain), value, key))  # called per field: kept lean
+            return True
+        if not self.full:
             self.full = True
             self.limit("max_fields", chain)
-            return False
-        self.fields.append(Field(where=where(chain), value=value, key=key))
-        return True
+        return False
 
     def can_step(self, chain: Chain, depth: int) -> bool:
         """Whether one more decode step is allowed below ``chain``; reports when not."""

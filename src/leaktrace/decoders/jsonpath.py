@@ -29,7 +29,7 @@ class JsonObject(list[tuple[str, object]]):
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per leaf, and frozen init is slower
 class JsonLeaf:
     path: str  # "$.a.b[0]", '$["some key"]'
     value: bytes
@@ -50,16 +50,19 @@ def parse_json(data: bytes) -> object | None:
     # surrogateescape keeps non-UTF-8 bytes recoverable in string leaves.
     text = data.decode("utf-8", "surrogateescape")
     try:
-        doc: object = json.loads(
-            text,
-            object_pairs_hook=JsonObject,
-            parse_int=JsonNumber,
-            parse_float=JsonNumber,
-            parse_constant=JsonNumber,
-        )
+        doc: object = _DECODER.decode(text)
     except (ValueError, RecursionError):
         return None
     return doc
+
+
+# What json.loads with these hooks builds on every call; it holds no state between calls.
+_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=JsonObject,
+    parse_int=JsonNumber,
+    parse_float=JsonNumber,
+    parse_constant=JsonNumber,
+)
 
 
 def iter_leaves(doc: object) -> Iterator[JsonLeaf]:
@@ -81,9 +84,21 @@ def iter_leaves(doc: object) -> Iterator[JsonLeaf]:
 
 def key_step(key: str) -> str:
     """``.name`` for identifier-like keys (``$`` allowed), ``["other key"]`` otherwise."""
-    if _IDENTIFIER.fullmatch(key):
-        return "." + key
-    return "[" + json.dumps(key, ensure_ascii=False) + "]"
+    step = _KEY_STEPS.get(key)
+    if step is None:
+        if _IDENTIFIER.fullmatch(key):
+            step = "." + key
+        else:
+            step = "[" + json.dumps(key, ensure_ascii=False) + "]"
+        if len(_KEY_STEPS) >= _KEY_STEPS_MAX:
+            _KEY_STEPS.clear()
+        _KEY_STEPS[key] = step
+    return step
+
+
+# Keys recur in every document of an API; their path steps are remembered, in a bound.
+_KEY_STEPS: dict[str, str] = {}
+_KEY_STEPS_MAX = 4096
 
 
 def string_bytes(value: str) -> bytes:
