@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from hypothesis import given, settings
@@ -125,3 +126,13 @@ def test_never_raises(data: bytes) -> None:
     doc = parse_json(data)
     for leaf in iter_leaves(doc):
         assert isinstance(leaf, JsonLeaf)
+
+
+@given(st.lists(st.text(max_size=12), max_size=50))
+def test_key_step_is_the_same_remembered_or_not(keys: list[str]) -> None:
+    """The remembered steps (bounded: the memo starts over when full) match a fresh quote."""
+    for key in keys * 2:
+        if re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", key):
+            assert key_step(key) == "." + key
+        else:
+            assert key_step(key) == "[" + json.dumps(key, ensure_ascii=False) + "]"
