@@ -68,18 +68,23 @@ _DECODER: Final = json.JSONDecoder(
 def iter_leaves(doc: object) -> Iterator[JsonLeaf]:
     """Yield every string, number and boolean in document order; nulls carry nothing."""
     stack: list[tuple[object, str, str | None]] = [(doc, "$", None)]
+    pop = stack.pop
+    push = stack.append
+    steps = _KEY_STEPS
     while stack:
-        node, path, key = stack.pop()
+        node, path, key = pop()
         if isinstance(node, JsonObject):
-            stack.extend((v, path + key_step(k), k) for k, v in reversed(node))
+            for k, v in reversed(node):
+                push((v, path + (steps.get(k) or key_step(k)), k))
         elif isinstance(node, list):
-            stack.extend((v, f"{path}[{i}]", key) for i, v in reversed(list(enumerate(node))))
+            for i in range(len(node) - 1, -1, -1):
+                push((node[i], f"{path}[{i}]", key))
         elif isinstance(node, JsonNumber):
-            yield JsonLeaf(path, node.encode("ascii", "replace"), key, is_string=False)
+            yield JsonLeaf(path, node.encode("ascii", "replace"), key, False)
         elif isinstance(node, str):
-            yield JsonLeaf(path, string_bytes(node), key, is_string=True)
+            yield JsonLeaf(path, string_bytes(node), key, True)
         elif isinstance(node, bool):
-            yield JsonLeaf(path, b"true" if node else b"false", key, is_string=False)
+            yield JsonLeaf(path, b"true" if node else b"false", key, False)
 
 
 def key_step(key: str) -> str:
