@@ -129,6 +129,23 @@ static int account(PyObject *flow, Py_ssize_t resp_bytes, double ts, long long f
 
 enum { NOT_MINE = 0, TAKEN = 1, LEFT = 2 };
 
+/* Where the TCP payload of an option-less Ethernet/IPv4 frame of at least 54
+   bytes starts and ends; 0, or -1 when Python must read the frame (a
+   fragment, a header that does not add up). */
+static int tcp_payload(const unsigned char *d, Py_ssize_t len, Py_ssize_t *start,
+                       Py_ssize_t *end)
+{
+    if ((d[20] & 0x3F) || d[21])
+        return -1; /* a fragment */
+    Py_ssize_t total = ((Py_ssize_t)d[16] << 8) | d[17];
+    *end = total ? 14 + total : len;
+    if (*end > len)
+        *end = len;
+    Py_ssize_t doff = (Py_ssize_t)(d[46] >> 4) << 2;
+    *start = 34 + doff;
+    return doff < 20 || *start > *end ? -1 : 0;
+}
+
 /* An Ethernet/IPv4/TCP segment of a flow in ``table`` (bulk for downloads,
    client_acks for the client's ACKs): TAKEN when accounted, LEFT when the
    flow is there but Python must handle the frame, NOT_MINE when it is not
@@ -142,15 +159,8 @@ static int take_segment(PyObject *table, int download, PyObject *key, const unsi
     PyObject *flow = PyDict_GetItemWithError(table, key);
     if (flow == NULL)
         return PyErr_Occurred() ? -1 : NOT_MINE;
-    if ((d[20] & 0x3F) || d[21])
-        return LEFT; /* a fragment */
-    Py_ssize_t total = ((Py_ssize_t)d[16] << 8) | d[17];
-    Py_ssize_t end = total ? 14 + total : len;
-    if (end > len)
-        end = len;
-    Py_ssize_t doff = (Py_ssize_t)(d[46] >> 4) << 2;
-    Py_ssize_t start = 34 + doff;
-    if (doff < 20 || start > end)
+    Py_ssize_t start, end;
+    if (tcp_payload(d, len, &start, &end) < 0)
         return LEFT;
     int flags = d[47];
     /* A server's SYN changes nothing the client's side needs; a client's may
@@ -201,15 +211,8 @@ static int take_closed(PyObject *closed, PyObject *key, const unsigned char *d, 
     PyObject *hit = PyDict_GetItemWithError(closed, key);
     if (hit == NULL)
         return PyErr_Occurred() ? -1 : NOT_MINE;
-    if ((d[20] & 0x3F) || d[21])
-        return LEFT; /* a fragment */
-    Py_ssize_t total = ((Py_ssize_t)d[16] << 8) | d[17];
-    Py_ssize_t end = total ? 14 + total : len;
-    if (end > len)
-        end = len;
-    Py_ssize_t doff = (Py_ssize_t)(d[46] >> 4) << 2;
-    Py_ssize_t start = 34 + doff;
-    if (doff < 20 || start > end || end != start)
+    Py_ssize_t start, end;
+    if (tcp_payload(d, len, &start, &end) < 0 || end != start)
         return LEFT; /* data after the close is reported */
     if ((d[47] & (TCP_SYN | TCP_ACK)) == TCP_SYN || *count + 1 >= next_sweep)
         return LEFT; /* a new connection on the same ports */
