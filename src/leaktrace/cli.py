@@ -142,20 +142,20 @@ def analyze(
     from leaktrace.signatures.loader import SignatureError
     from leaktrace.sinks.json_report import write_report
     from leaktrace.sinks.jsonl import JsonlSink
-    from leaktrace.sinks.table import render_summary
     from leaktrace.sources.pcap import CaptureError
     from leaktrace.tls.keylog import KeyLogError, load_keylog
 
-    err = _console(stderr=True)
+    # A quiet run writes nothing to stderr but errors: it never needs rich.
+    err = None if quiet else _console(stderr=True)
     if sidecars:
         found = find_sidecars(capture)
         if device is None and found.device is not None:
             device = found.device
-            if not quiet:
+            if err is not None:
                 err.print(f"using device values from {device}", highlight=False)
         if app_decl is None and found.app is not None:
             app_decl = found.app
-            if not quiet:
+            if err is not None:
                 err.print(f"using the app declaration {app_decl}", highlight=False)
     try:
         config = PipelineConfig.load(
@@ -170,7 +170,7 @@ def analyze(
 
     output_format = _format_for(out, fmt)
     with contextlib.ExitStack() as stack:
-        progress = None if quiet else stack.enter_context(_progress_bar(capture, err))
+        progress = None if err is None else stack.enter_context(_progress_bar(capture, err))
         stream: IO[str] = (
             stack.enter_context(out.open("w", encoding="utf-8")) if out else sys.stdout
         )
@@ -197,8 +197,12 @@ def analyze(
         if output_format is OutputFormat.json:
             write_report(result, stream)
         elif output_format is OutputFormat.table:
+            from leaktrace.sinks.table import render_summary
+
             render_summary(result, _console(stream))
-        if not quiet and (output_format is not OutputFormat.table or out is not None):
+        if err is not None and (output_format is not OutputFormat.table or out is not None):
+            from leaktrace.sinks.table import render_summary
+
             render_summary(result, err)
     gate_code = 0
     if report_dir is not None or fail_on is not None:

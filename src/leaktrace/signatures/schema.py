@@ -71,7 +71,7 @@ _normalize_short = lru_cache(maxsize=16384)(_fold)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Names(_Strict):
