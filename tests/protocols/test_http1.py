@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -443,6 +444,15 @@ _head_ish = st.lists(
             b"\rOdd: start\r\n",
             b"\r\r\n",
             b"Lf: only\n",
+            b"Name \t: \tv a l \t\r\n",
+            b"Empty:\r\n",
+            b": no name\r\n",
+            b"A:b:c\r\n",
+            b"Mid\rCr: x\r\n",
+            b"Sp ace: v\r\n",
+            b"\tTab: start\r\n",
+            b"K:\x0bv\x0b\r\n",
+            b"N\xe9: v\xff\r\n",
             b"\r\n",
             b"ab",
             b"0\r\n",
@@ -450,6 +460,31 @@ _head_ish = st.lists(
     ),
     max_size=30,
 )
+
+
+_ODD_HEADER_LINES = [
+    b"Name \t: \tv a l \t\r\n",
+    b"Empty:\r\n",
+    b": no name\r\n",
+    b"A:b:c\r\n",
+    b"Mid\rCr: x\r\n",
+    b"Sp ace: v\r\n",
+    b" folded on\r\n",
+    b"\tTab: start\r\n",
+    b"K:\x0bv\x0b\r\n",
+    b"N\xe9: v\xff\r\n",
+    b"no colon here\r\n",
+]
+
+
+@pytest.mark.parametrize("odd", _ODD_HEADER_LINES)
+def test_an_odd_header_line_reads_the_same_in_a_whole_block(odd: bytes) -> None:
+    stream = b"POST /a HTTP/1.1\r\nHost: a\r\n" + odd + b"Content-Length: 2\r\n\r\nok"
+    whole, by_byte = RequestParser(), RequestParser()
+    requests = parse_all(stream, whole)
+    assert requests == parse_all(stream, by_byte, step=1)
+    assert whole.diagnostics == by_byte.diagnostics
+    assert requests[0].body == b"ok"
 
 
 @settings(max_examples=300, deadline=None)
