@@ -3,6 +3,7 @@
     python -m bench                      # 200 MB capture, leaktrace at 1 and 2 jobs, peers
     python -m bench --size-mb 50 --jobs 1 --skip-tshark
     python -m bench --scale              # adds 1 GB and 5 GB captures and a SYN flood (memory)
+    python -m bench --repeat 5           # five rounds instead of three
     python -m bench --proxy-load         # the live proxy under load instead (bench_proxy_load)
 
 In one run and on the same file it measures ``leaktrace analyze`` (full
@@ -10,9 +11,11 @@ pipeline, default options, JSONL out), ``tshark`` HTTP field extraction piped
 into a regex scan, and scapy's ``PcapReader`` with per-packet dissection on
 a slice (extrapolated, and marked so). A fast wrong answer does not count:
 leaktrace's findings are checked against the identifiers the generator
-planted, and the runs at several job counts against each other. Prints a
-table and writes ``bench/results/<date>-<size>mb.json``; exits 1 when a check
-fails.
+planted, and the runs at several job counts and rounds against each other.
+Each timed tool runs ``--repeat`` times, the tools taking turns round by round
+so that a slow spell of a shared machine hits them all; a row shows the
+median run, its record keeps every run. Prints a table and writes
+``bench/results/<date>-<size>mb.json``; exits 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import hashlib
 import json
 import shutil
+import statistics
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -47,13 +51,14 @@ class Row:
     tool: str
     capture_mb: float
     frames: int
-    wall_s: float
+    wall_s: float  # the median run's
     cpu_s: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the largest of all runs
     extrapolated: bool = False
     check: str = ""  # PASS / FAIL / "" (no check for peers), with a reason
     found: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    walls: list[float] = field(default_factory=list)  # every run, in order
 
     @property
     def mb_per_s(self) -> float:
@@ -104,6 +109,26 @@ def digest_findings(path: Path) -> tuple[Counter[str], str]:
                 digest = hashlib.sha256(line.rstrip(b"\n")).digest()[:8]
                 total = (total + int.from_bytes(digest, "big")) % (1 << 64)
     return found, f"{sum(found.values())}:{total:016x}"
+
+
+def merge_runs(runs: list[Row]) -> Row:
+    """One row for several runs of one tool: the median wall and CPU time, the
+    largest peak RSS, the first failed check (all runs must pass)."""
+    first = runs[0]
+    failed = [r.check for r in runs if r.check.startswith("FAIL")]
+    return Row(
+        tool=first.tool,
+        capture_mb=first.capture_mb,
+        frames=first.frames,
+        wall_s=statistics.median(r.wall_s for r in runs),
+        cpu_s=statistics.median(r.cpu_s for r in runs),
+        peak_rss_mb=max(r.peak_rss_mb for r in runs),
+        extrapolated=first.extrapolated,
+        check=failed[0] if failed else first.check,
+        found=first.found,
+        note=first.note,
+        walls=[round(r.wall_s, 3) for r in runs],
+    )
 
 
 def run_leaktrace(capture: Path, manifest: dict[str, Any], jobs: int, out: Path) -> tuple[Row, str]:
@@ -207,25 +232,37 @@ def bench_capture(
     args: argparse.Namespace,
     syn_flood: int = 0,
     peers: bool = True,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     capture, manifest = ensure_capture(size_mb, seed, syn_flood)
-    rows: list[Row] = []
-    outputs: dict[int, str] = {}
-    for n in jobs:
-        print(f"leaktrace --jobs {n} on {capture.name} ...", file=sys.stderr, flush=True)
-        row, digest = run_leaktrace(capture, manifest, n, WORK / f"{capture.stem}.j{n}.jsonl")
-        rows.append(row)
-        outputs[n] = digest
+    use_tshark = peers and not args.skip_tshark and shutil.which("tshark") is not None
+    if peers and not args.skip_tshark and not use_tshark:
+        print("tshark not installed: skipped (make tools)", file=sys.stderr)
+    runs: dict[str, list[Row]] = {}
+    digests: dict[int, set[str]] = {n: set() for n in jobs}
+    for round_no in range(1, repeat + 1):
+        for n in jobs:
+            print(
+                f"[{round_no}/{repeat}] leaktrace --jobs {n} on {capture.name} ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            row, digest = run_leaktrace(capture, manifest, n, WORK / f"{capture.stem}.j{n}.jsonl")
+            runs.setdefault(row.tool, []).append(row)
+            digests[n].add(digest)
+        if use_tshark:
+            print(f"[{round_no}/{repeat}] tshark peer ...", file=sys.stderr, flush=True)
+            row = run_tshark(capture, manifest)
+            runs.setdefault(row.tool, []).append(row)
+    rows = [merge_runs(r) for r in runs.values()]
     base = jobs[0]
-    for n in jobs[1:]:
-        if outputs[n] != outputs[base] and rows[jobs.index(n)].check == "PASS":
-            rows[jobs.index(n)].check = f"FAIL: findings differ from --jobs {base}"
-    if peers and not args.skip_tshark:
-        if shutil.which("tshark"):
-            print("tshark peer ...", file=sys.stderr, flush=True)
-            rows.append(run_tshark(capture, manifest))
-        else:
-            print("tshark not installed: skipped (make tools)", file=sys.stderr)
+    for i, n in enumerate(jobs):
+        if rows[i].check != "PASS":
+            continue
+        if len(digests[n]) > 1:
+            rows[i].check = "FAIL: findings differ between rounds"
+        elif digests[n] != digests[base]:
+            rows[i].check = f"FAIL: findings differ from --jobs {base}"
     if peers and not args.skip_scapy:
         print("scapy peer (slice) ...", file=sys.stderr, flush=True)
         rows.append(run_scapy(capture, manifest, args.scapy_mb))
@@ -235,6 +272,9 @@ def bench_capture(
         + (f", {syn_flood} one-packet flows" if syn_flood else "")
     )
     print(table(rows, rows[0]))
+    if repeat > 1:
+        spread = "; ".join(f"{r.tool}: " + "/".join(f"{w:.2f}" for w in r.walls) for r in rows)
+        print(f"wall s of each round (the table shows the median): {spread}")
     by_jobs = {r.tool: r.mb_per_s for r in rows if r.tool.startswith("leaktrace")}
     speedups = {}
     if len(jobs) > 1 and rows[0].wall_s > 0:
@@ -259,7 +299,7 @@ def bench_capture(
 
 
 def parse_jobs(text: str) -> list[int]:
-    values = [int(x) for x in text.split(",") if x.strip()]
+    values = list(dict.fromkeys(int(x) for x in text.split(",") if x.strip()))
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError("--jobs takes a list of counts such as 1,2")
     return values
@@ -282,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mb", type=float, default=200.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--jobs", type=parse_jobs, default=[1, 2], help="e.g. 1,2")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per tool, main capture (median shown)"
+    )
     parser.add_argument("--skip-tshark", action="store_true")
     parser.add_argument("--skip-scapy", action="store_true")
     parser.add_argument("--scapy-mb", type=float, default=10.0, help="slice scapy reads")
@@ -291,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         "--proxy-load", action="store_true", help="run bench_proxy_load (60 s, 32 clients) instead"
     )
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.proxy_load:
         from bench.bench_proxy_load import main as proxy_load
 
@@ -298,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
 
     compile_sources()
     machine = machine_info()
-    runs = [bench_capture(args.size_mb, args.seed, args.jobs, args)]
+    runs = [bench_capture(args.size_mb, args.seed, args.jobs, args, repeat=args.repeat)]
     if args.scale:
         for size in SCALE_SIZES_MB:
             runs.append(bench_capture(size, args.seed, args.jobs, args, peers=False))

@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:
 from bench.gencap import generate  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.regex_scan import load_patterns, scan  # noqa: E402
-from bench.run import Row, check_planted, table  # noqa: E402
+from bench.run import Row, check_planted, merge_runs, table  # noqa: E402
 
 
 def _alloc(mb: int) -> list[str]:
@@ -94,10 +94,22 @@ def test_table_marks_extrapolated_rows_and_ratios() -> None:
     assert "5.0*" in text and "10.0x" in text and "PASS" in text
 
 
+def test_rounds_merge_to_the_median_run_and_keep_every_failure() -> None:
+    runs = [
+        Row("leaktrace", 100.0, 1000, wall, wall, rss, check="PASS")
+        for wall, rss in ((2.0, 60.0), (9.0, 58.0), (2.5, 70.0))
+    ]
+    merged = merge_runs(runs)
+    assert merged.wall_s == 2.5 and merged.peak_rss_mb == 70.0
+    assert merged.walls == [2.0, 9.0, 2.5] and merged.check == "PASS"
+    runs[1].check = "FAIL: imei 2/3"
+    assert merge_runs(runs).check == "FAIL: imei 2/3"
+
+
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed (make tools)")
 def test_one_command_run(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "bench", "--size-mb", "3", "--jobs", "1,2"]
-    command += ["--scapy-mb", "0.3", "--no-save"]
+    command += ["--scapy-mb", "0.3", "--no-save", "--repeat", "2"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
@@ -105,5 +117,6 @@ def test_one_command_run(tmp_path: Path) -> None:
     assert len(rows) == 4
     assert rows[0].endswith("PASS") and rows[1].endswith("PASS")
     assert "x" in rows[2] and "*" in rows[3]  # a ratio against tshark; scapy extrapolated
+    assert any(line.startswith("wall s of each round") for line in lines)
     manifest = json.loads((ROOT / "bench" / "work" / "gencap-3mb-s7.manifest.json").read_text())
     assert manifest["planted"]["imei"] > 0
