@@ -15,6 +15,7 @@ import shutil
 import socket
 import struct
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from capbuild import epb, ether, idb, shb, tcp4, udp4, write_pcap
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 import leaktrace.sources.capture as capture
 from leaktrace.sources import skim
 from leaktrace.sources.capture import PROGRESS_EVERY, CaptureSource
-from leaktrace.sources.flows import FlowTable
+from leaktrace.sources.flows import FlowEvent, FlowState, FlowTable
 
 NATIVE = pytest.mark.skipif(skim.NATIVE is None, reason="built without the C module")
 
@@ -128,7 +129,22 @@ def _write(path: Path, frames: list[tuple[float, bytes]], layout: str) -> None:
     path.write_bytes(out)
 
 
+class _RecordingTable(FlowTable):
+    """Notes each flow's counters as it closes: the walk writes them in batches."""
+
+    closed: ClassVar[list[tuple[object, ...]]] = []
+
+    def _close(
+        self, flow: FlowState, reason: str, ts: float, frame: int, events: list[FlowEvent]
+    ) -> None:
+        _RecordingTable.closed.append(
+            (flow.key, reason, frame, flow.frames, flow.resp_bytes, flow.last_ts, flow._seen)
+        )
+        super()._close(flow, reason, ts, frame, events)
+
+
 def _read(path: Path, partition: tuple[int, int] | None) -> tuple[object, ...]:
+    _RecordingTable.closed = []
     reports: list[tuple[int, int]] = []
     source = CaptureSource(
         path,
@@ -138,7 +154,7 @@ def _read(path: Path, partition: tuple[int, int] | None) -> tuple[object, ...]:
         progress=lambda *a: reports.append(a),
     )
     items = list(source)
-    return items, source.coverage, source.frames, len(reports)
+    return items, source.coverage, source.frames, len(reports), _RecordingTable.closed
 
 
 @NATIVE
@@ -165,7 +181,7 @@ def test_walk_changes_nothing(
     # Sweeps and progress reports every few frames, so the walk must stop for them.
     # (Not monkeypatch: its undo runs once per test, not once per example.)
     walk = skim.NATIVE
-    capture.FlowTable = functools.partial(FlowTable, sweep_every=sweep_every)  # type: ignore[misc]
+    capture.FlowTable = functools.partial(_RecordingTable, sweep_every=sweep_every)  # type: ignore[misc]
     capture.PROGRESS_EVERY = progress_every
     try:
         native = _read(path, partition)

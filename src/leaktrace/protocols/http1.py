@@ -31,7 +31,8 @@ _DIGITS: Final = re.compile(r"[0-9]{1,32}")
 # not start with white space, its first colon, the value without the spaces
 # and tabs around it. A line it does not match takes the line by line path.
 _HEADER_FIELD: Final = re.compile(
-    r"^([^ \t\r\n:](?:[^:\r\n]*[^ \t:\r\n])?)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|\Z)",
+    r"^([^ \t\r\n:](?:[^:\r\n]*[^ \t:\r\n])?)[ \t]*:"  # the name, up to its first colon
+    r"[ \t]*((?:[^\r\n]*[^ \t\r\n])?)[ \t]*(?:\r\n|\Z)",  # the value, greedy (lazy tries each end)
     re.MULTILINE,
 )
 

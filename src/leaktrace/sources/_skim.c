@@ -25,6 +25,11 @@
  *   - a plain IPv4 TCP/UDP frame that the partition memo (_Owners.by_bytes)
  *     already says belongs to another worker: dropped.
  *
+ * Within one call each flow direction is looked up once (a small table of
+ * slots keyed by its header bytes) and each flow's counters are written back
+ * once, when the call ends: downloads interleave a few flows' segments and
+ * ACKs, and the per-frame lookups and attribute writes were most of the cost.
+ *
  * It stops at the first record it cannot take, whatever the reason (a
  * different packet, a record header the reader must doubt, a record that
  * runs past the buffer, a sweep or a progress report due), and returns where
@@ -101,32 +106,6 @@ static int add_long(PyObject *obj, PyObject *name, long long delta)
     return set_long(obj, name, now + delta);
 }
 
-/* The counters every taken segment updates, as FlowTable writes them. */
-static int account(PyObject *flow, Py_ssize_t resp_bytes, double ts, long long frame,
-                   long long seen)
-{
-    if ((resp_bytes && add_long(flow, s_resp_bytes, (long long)resp_bytes) < 0) ||
-        add_long(flow, s_frames, 1) < 0 || set_long(flow, s_seen, seen) < 0 ||
-        set_long(flow, s_last_frame, frame) < 0)
-        return -1;
-    PyObject *last = PyObject_GetAttr(flow, s_last_ts);
-    if (last == NULL)
-        return -1;
-    double last_ts = PyFloat_AsDouble(last);
-    Py_DECREF(last);
-    if (last_ts == -1.0 && PyErr_Occurred())
-        return -1;
-    if (ts > last_ts) {
-        PyObject *v = PyFloat_FromDouble(ts);
-        if (v == NULL)
-            return -1;
-        int rc = PyObject_SetAttr(flow, s_last_ts, v);
-        Py_DECREF(v);
-        return rc;
-    }
-    return 0;
-}
-
 enum { NOT_MINE = 0, TAKEN = 1, LEFT = 2 };
 
 /* Where the TCP payload of an option-less Ethernet/IPv4 frame of at least 54
@@ -146,100 +125,210 @@ static int tcp_payload(const unsigned char *d, Py_ssize_t len, Py_ssize_t *start
     return doff < 20 || *start > *end ? -1 : 0;
 }
 
-/* An Ethernet/IPv4/TCP segment of a flow in ``table`` (bulk for downloads,
-   client_acks for the client's ACKs): TAKEN when accounted, LEFT when the
-   flow is there but Python must handle the frame, NOT_MINE when it is not
-   there; -1 with an error set. */
-static int take_segment(PyObject *table, int download, PyObject *key, const unsigned char *d,
-                        Py_ssize_t len, double ts, long long frame, long long *count,
-                        long long next_sweep)
+enum { IN_NONE = 0, IN_BULK, IN_ACKS, IN_CLOSED };
+
+#define SLOTS 64 /* directions remembered per walk call; a power of two, at most 64 */
+
+/* One flow direction met during a walk call: where its key was found, and the
+   counters of its frames taken since then, written back to the flow when the
+   call ends or the slot is wanted for another direction. */
+typedef struct {
+    unsigned char raw[KEY_LEN];
+    int where;             /* IN_*: the table the direction is in (Ethernet frames) */
+    int foreign;           /* 1 another worker's, 0 not */
+    PyObject *flow;        /* owned, for IN_BULK and IN_ACKS */
+    int wanted;            /* flow.want_resp; -2 not read yet */
+    int waiting;           /* flow._orig.buffered; -2 not read yet */
+    Py_ssize_t pend_bytes;
+    long long pend_frames, pend_seen, pend_frame;
+    double pend_ts;
+} Slot;
+
+/* What a walk takes frames against, the flow table's packet count, and the
+   directions already met. Frames of a few flows come interleaved (a download's
+   segments, the client's ACKs, the next flow's), so each direction is looked
+   up once per call and each flow's counters are written back once. Nothing
+   but this walk changes the tables or the flows while it runs (dict lookups
+   on bytes keys and slot attributes run no Python code), so what the first
+   lookup found holds for the rest of the call. */
+typedef struct {
+    PyObject *bulk, *acks, *closed, *foreign; /* foreign is NULL outside a partitioned run */
+    long long count, next_sweep;
+    uint64_t occupied; /* bit i: slots[i] holds a direction */
+    Slot slots[SLOTS];
+} Tables;
+
+/* Write a slot's counters to its flow, as FlowTable writes them per frame. */
+static int flush(Slot *slot)
 {
-    if (len < 54)
-        return NOT_MINE;
-    PyObject *flow = PyDict_GetItemWithError(table, key);
-    if (flow == NULL)
-        return PyErr_Occurred() ? -1 : NOT_MINE;
+    if (slot->flow == NULL || slot->pend_frames == 0)
+        return 0;
+    PyObject *flow = slot->flow;
+    long long frames = slot->pend_frames;
+    Py_ssize_t bytes = slot->pend_bytes;
+    slot->pend_frames = 0;
+    slot->pend_bytes = 0;
+    if ((bytes && add_long(flow, s_resp_bytes, (long long)bytes) < 0) ||
+        add_long(flow, s_frames, frames) < 0)
+        return -1;
+    /* Both directions of a flow may hold counters: the later frame's marks win. */
+    PyObject *seen = PyObject_GetAttr(flow, s_seen);
+    if (seen == NULL)
+        return -1;
+    long long seen_now = PyLong_AsLongLong(seen);
+    Py_DECREF(seen);
+    if (seen_now == -1 && PyErr_Occurred())
+        return -1;
+    if (slot->pend_seen > seen_now && (set_long(flow, s_seen, slot->pend_seen) < 0 ||
+                                       set_long(flow, s_last_frame, slot->pend_frame) < 0))
+        return -1;
+    PyObject *last = PyObject_GetAttr(flow, s_last_ts);
+    if (last == NULL)
+        return -1;
+    double last_ts = PyFloat_AsDouble(last);
+    Py_DECREF(last);
+    if (last_ts == -1.0 && PyErr_Occurred())
+        return -1;
+    if (slot->pend_ts > last_ts) {
+        PyObject *v = PyFloat_FromDouble(slot->pend_ts);
+        if (v == NULL)
+            return -1;
+        int rc = PyObject_SetAttr(flow, s_last_ts, v);
+        Py_DECREF(v);
+        return rc;
+    }
+    return 0;
+}
+
+/* Empty a slot: its counters written back (unless an error is already set),
+   its flow let go. */
+static int release(Tables *t, int i)
+{
+    Slot *slot = &t->slots[i];
+    int rc = PyErr_Occurred() ? -1 : flush(slot);
+    Py_CLEAR(slot->flow);
+    t->occupied &= ~((uint64_t)1 << i);
+    return rc;
+}
+
+/* End of a walk call: every slot released; -1 if any write-back failed. */
+static int release_all(Tables *t)
+{
+    int rc = 0;
+    for (int i = 0; i < SLOTS; i++)
+        if (t->occupied >> i & 1 && release(t, i) < 0)
+            rc = -1;
+    return rc;
+}
+
+/* The slot of an option-less IPv4 header's direction, looked up if new. */
+static Slot *locate(Tables *t, const unsigned char *ip, int ethernet)
+{
+    unsigned char raw[KEY_LEN];
+    raw[0] = ip[9];
+    memcpy(raw + 1, ip + 12, KEY_LEN - 1);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int j = 0; j < KEY_LEN; j++)
+        h = (h ^ raw[j]) * 16777619u;
+    int i = (int)((h ^ h >> 16) & (SLOTS - 1));
+    Slot *slot = &t->slots[i];
+    if (t->occupied >> i & 1) {
+        if (memcmp(raw, slot->raw, KEY_LEN) == 0)
+            return slot;
+        if (release(t, i) < 0)
+            return NULL;
+    }
+    PyObject *key = make_key(ip);
+    if (key == NULL)
+        return NULL;
+    int where = IN_NONE;
+    PyObject *flow = NULL;
+    if (ethernet) {
+        flow = PyDict_GetItemWithError(t->bulk, key);
+        if (flow != NULL)
+            where = IN_BULK;
+        else if (!PyErr_Occurred() && (flow = PyDict_GetItemWithError(t->acks, key)) != NULL)
+            where = IN_ACKS;
+        else if (!PyErr_Occurred() && PyDict_GetItemWithError(t->closed, key) != NULL)
+            where = IN_CLOSED;
+    }
+    int foreign = 0;
+    if (!PyErr_Occurred() && t->foreign != NULL)
+        foreign = PyDict_GetItemWithError(t->foreign, key) == Py_False;
+    Py_DECREF(key);
+    if (PyErr_Occurred())
+        return NULL;
+    memcpy(slot->raw, raw, KEY_LEN);
+    Py_XINCREF(flow);
+    slot->flow = flow;
+    slot->where = where;
+    slot->foreign = foreign;
+    slot->wanted = slot->waiting = -2;
+    slot->pend_bytes = 0;
+    slot->pend_frames = 0;
+    t->occupied |= (uint64_t)1 << i;
+    return slot;
+}
+
+/* An Ethernet/IPv4/TCP segment of a slot's flow (in bulk for downloads,
+   client_acks for the client's ACKs): TAKEN when accounted, LEFT when Python
+   must handle it; -1 with an error set. */
+static int take_segment(Tables *t, Slot *slot, int download, const unsigned char *d,
+                        Py_ssize_t len, double ts, long long frame)
+{
     Py_ssize_t start, end;
     if (tcp_payload(d, len, &start, &end) < 0)
         return LEFT;
     int flags = d[47];
     /* A server's SYN changes nothing the client's side needs; a client's may
        start its stream or a new connection on the same ports. */
-    if (flags & (TCP_FIN | TCP_RST | (download ? 0 : TCP_SYN)) || *count + 1 >= next_sweep)
+    if (flags & (TCP_FIN | TCP_RST | (download ? 0 : TCP_SYN)) || t->count + 1 >= t->next_sweep)
         return LEFT;
     if (!download && end != start)
         return LEFT; /* the client sent data */
-    Py_INCREF(flow); /* the attribute calls below may run arbitrary code */
-    int rc;
-    int wanted = truthy_attr(flow, s_want_resp);
-    if (wanted != 0) {
-        rc = wanted < 0 ? -1 : LEFT; /* the consumer reassembles the server's bytes */
-        goto done;
-    }
+    if (slot->wanted == -2 && (slot->wanted = truthy_attr(slot->flow, s_want_resp)) < 0)
+        return -1;
+    if (slot->wanted)
+        return LEFT; /* the consumer reassembles the server's bytes */
     if (download && flags & TCP_ACK) {
-        PyObject *orig = PyObject_GetAttr(flow, s_orig);
-        if (orig == NULL) {
-            rc = -1;
-            goto done;
+        if (slot->waiting == -2) {
+            PyObject *orig = PyObject_GetAttr(slot->flow, s_orig);
+            if (orig == NULL)
+                return -1;
+            slot->waiting = orig == Py_None ? 0 : truthy_attr(orig, s_buffered);
+            Py_DECREF(orig);
+            if (slot->waiting < 0)
+                return -1;
         }
-        int waiting = orig == Py_None ? 0 : truthy_attr(orig, s_buffered);
-        Py_DECREF(orig);
-        if (waiting != 0) {
-            rc = waiting < 0 ? -1 : LEFT; /* the client's data waits for this ACK */
-            goto done;
-        }
+        if (slot->waiting)
+            return LEFT; /* the client's data waits for this ACK */
     }
-    if (account(flow, download ? end - start : 0, ts, frame, *count + 1) < 0) {
-        rc = -1;
-        goto done;
-    }
-    *count += 1;
-    rc = TAKEN;
-done:
-    Py_DECREF(flow);
-    return rc;
-}
-
-/* TAKEN: a stray segment of a closed connection, counted and dropped; LEFT:
-   Python must see it (data, a new SYN, a sweep due); NOT_MINE: not a closed
-   connection's; -1: error set. */
-static int take_closed(PyObject *closed, PyObject *key, const unsigned char *d, Py_ssize_t len,
-                       long long *count, long long next_sweep)
-{
-    if (len < 54)
-        return NOT_MINE;
-    PyObject *hit = PyDict_GetItemWithError(closed, key);
-    if (hit == NULL)
-        return PyErr_Occurred() ? -1 : NOT_MINE;
-    Py_ssize_t start, end;
-    if (tcp_payload(d, len, &start, &end) < 0 || end != start)
-        return LEFT; /* data after the close is reported */
-    if ((d[47] & (TCP_SYN | TCP_ACK)) == TCP_SYN || *count + 1 >= next_sweep)
-        return LEFT; /* a new connection on the same ports */
-    *count += 1;
+    t->count += 1;
+    if (download)
+        slot->pend_bytes += end - start;
+    if (slot->pend_frames++ == 0 || ts > slot->pend_ts)
+        slot->pend_ts = ts;
+    slot->pend_seen = t->count;
+    slot->pend_frame = frame;
     return TAKEN;
 }
 
-/* TAKEN: another worker's frame; NOT_MINE: not known to be; -1: error set. */
-static int take_foreign(PyObject *foreign, PyObject *key, const unsigned char *ip)
+/* TAKEN: a stray segment of a closed connection, counted and dropped; LEFT:
+   Python must see it (data, a new SYN, a sweep due). */
+static int take_closed(Tables *t, const unsigned char *d, Py_ssize_t len)
 {
-    int proto = ip[9];
-    if ((proto != 6 && proto != 17) || (ip[6] & 0x3F) || ip[7])
-        return NOT_MINE;
-    PyObject *mine = PyDict_GetItemWithError(foreign, key);
-    if (mine == NULL)
-        return PyErr_Occurred() ? -1 : NOT_MINE;
-    return mine == Py_False ? TAKEN : NOT_MINE;
+    Py_ssize_t start, end;
+    if (tcp_payload(d, len, &start, &end) < 0 || end != start)
+        return LEFT; /* data after the close is reported */
+    if ((d[47] & (TCP_SYN | TCP_ACK)) == TCP_SYN || t->count + 1 >= t->next_sweep)
+        return LEFT; /* a new connection on the same ports */
+    t->count += 1;
+    return TAKEN;
 }
-
-/* What a walk takes frames against, and the flow table's packet count. */
-typedef struct {
-    PyObject *bulk, *acks, *closed, *foreign; /* foreign is NULL outside a partitioned run */
-    long long count, next_sweep;
-} Tables;
 
 static int parse_tables(PyObject *tables, PyObject *count, PyObject *next_sweep, Tables *t)
 {
+    t->occupied = 0;
     if (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 4) {
         PyErr_SetString(PyExc_TypeError,
                         "tables must be (bulk, client_acks, closed_raw, foreign)");
@@ -279,21 +368,23 @@ static int take_frame(Tables *t, long linktype, const unsigned char *d, Py_ssize
     }
     if (ip[0] != 0x45)
         return NOT_MINE; /* not IPv4, or IP options */
-    PyObject *key = make_key(ip);
-    if (key == NULL)
+    Slot *slot = locate(t, ip, ethernet);
+    if (slot == NULL)
         return -1;
-    int took = NOT_MINE;
-    if (ethernet) {
-        took = take_segment(t->bulk, 1, key, d, len, ts, frame, &t->count, t->next_sweep);
-        if (took == NOT_MINE)
-            took = take_segment(t->acks, 0, key, d, len, ts, frame, &t->count, t->next_sweep);
-        if (took == NOT_MINE)
-            took = take_closed(t->closed, key, d, len, &t->count, t->next_sweep);
+    if (ethernet && len >= 54) {
+        switch (slot->where) {
+        case IN_BULK:
+            return take_segment(t, slot, 1, d, len, ts, frame);
+        case IN_ACKS:
+            return take_segment(t, slot, 0, d, len, ts, frame);
+        case IN_CLOSED:
+            return take_closed(t, d, len);
+        }
     }
-    if (took == NOT_MINE && t->foreign != NULL)
-        took = take_foreign(t->foreign, key, ip);
-    Py_DECREF(key);
-    return took;
+    int proto = ip[9];
+    if (slot->foreign && (proto == 6 || proto == 17) && !(ip[6] & 0x3F) && !ip[7])
+        return TAKEN; /* another worker's frame */
+    return NOT_MINE;
 }
 
 PyDoc_STRVAR(pcap_doc,
@@ -351,6 +442,7 @@ static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nar
         double ts = (double)sec + (double)frac * scale;
         int took = take_frame(&t, linktype, h + RECORD_HEADER, (Py_ssize_t)incl, ts, index + 1);
         if (took < 0) {
+            release_all(&t);
             Py_DECREF(buf);
             return NULL;
         }
@@ -361,6 +453,8 @@ static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nar
         pos += RECORD_HEADER + (Py_ssize_t)incl;
     }
     Py_DECREF(buf);
+    if (release_all(&t) < 0)
+        return NULL;
     return Py_BuildValue("(nLLL)", pos, index, prev_sec, t.count);
 }
 
@@ -439,8 +533,10 @@ static PyObject *skim_pcapng(PyObject *self, PyObject *const *args, Py_ssize_t n
         last_ts = ts;
         pos += (Py_ssize_t)blen;
     }
-    result = Py_BuildValue("(nLdL)", pos, index, last_ts, t.count);
+    if (release_all(&t) == 0)
+        result = Py_BuildValue("(nLdL)", pos, index, last_ts, t.count);
 out:
+    release_all(&t);
     Py_DECREF(ifaces);
     Py_DECREF(buf);
     return result;
