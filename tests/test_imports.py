@@ -7,6 +7,7 @@ everything long ago.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,38 @@ def test_analyze_loads_only_what_the_capture_needs(tmp_path: Path) -> None:
     heavy = (*NEVER_AT_START, *NOT_FOR_ANALYZE, *NOT_FOR_QUIET_JSONL)
     assert _loaded_after(code, heavy) == []
     assert len(out.read_text(encoding="utf-8").splitlines()) == 5  # the demo's findings
+
+
+def _models_built_after_analyze(capture: Path) -> list[bool]:
+    """Whether the declaration and device models were built (validators made) in a run."""
+    code = (
+        "import sys\n"
+        "from leaktrace.cli import app\n"
+        f"sys.argv = ['leaktrace', 'analyze', {str(capture)!r}, '--quiet', '--format', 'jsonl']\n"
+        "try:\n"
+        "    app()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "from leaktrace.declaration import AppDeclaration\n"
+        "from leaktrace.profile import DeviceProfile\n"
+        "print([AppDeclaration.__pydantic_complete__, DeviceProfile.__pydantic_complete__])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    built: list[bool] = json.loads(done.stdout.strip().splitlines()[-1].lower())
+    return built
+
+
+def test_declaration_and_device_models_are_built_only_for_files_that_need_them(
+    tmp_path: Path,
+) -> None:
+    """Building them costs a tenth of a start-up (and pydantic's plugin scan with it)."""
+    bare = tmp_path / "demo.pcap"
+    shutil.copyfile(DEMO, bare)  # no device.yaml or app.yaml beside it
+    assert _models_built_after_analyze(bare) == [False, False]
+    assert _models_built_after_analyze(DEMO) == [True, True]  # its sidecars are read
 
 
 def test_http2_and_quic_parsers_load_on_first_use() -> None:

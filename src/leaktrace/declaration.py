@@ -37,7 +37,7 @@ AppState = Literal["any", "background", "foreground"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AppInfo(_Strict):

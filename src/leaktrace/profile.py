@@ -40,7 +40,7 @@ class DeviceProfileError(SignatureError):
 
 
 class DeviceLocation(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     lat: float = Field(ge=-90.0, le=90.0)
     lng: float = Field(ge=-180.0, le=180.0)
@@ -53,7 +53,7 @@ class DeviceLocation(BaseModel):
 
 
 class DeviceProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     imei: list[str] = Field(default_factory=list)
     meid: list[str] = Field(default_factory=list)
