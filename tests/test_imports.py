@@ -52,6 +52,7 @@ NOT_FOR_ANALYZE = (
     "leaktrace.tls.decrypt",
     "leaktrace.parallel",  # only captures big enough to split fork workers
     "phonenumbers",  # only numbers written with a leading "+" need it
+    "zstandard",  # only zstd-compressed bodies need it
 )
 # What a quiet run writing JSON lines never needs: rich draws only tables,
 # progress bars and the stderr summary.

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import brotli
-import zstandard
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
@@ -115,6 +114,8 @@ def _brotli(data: bytes, cap: int) -> Inflated:
 
 
 def _zstd(data: bytes, cap: int) -> Inflated:
+    import zstandard  # 5-20 ms to import; only zstd bodies need it
+
     out = bytearray()
     dctx = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
     try:
