@@ -147,6 +147,15 @@ def _check_depth(path: Path, text: str) -> None:
                     )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        # libyaml 0.2.6 refuses 1000 open brackets itself, while scanning ahead of
+        # the events counted above: the same problem, reported the same way.
+        if exc.problem and "nesting depth" in exc.problem:
+            line = exc.problem_mark.line + 1 if exc.problem_mark else 0
+            raise SignatureError(
+                [f"{display_path(path)}:{line}: nested deeper than {MAX_YAML_DEPTH} levels"]
+            ) from exc
+        # Anything else: composing reports it, with its line.
     except yaml.YAMLError:
         pass  # composing reports it, with its line
     finally:
