@@ -200,17 +200,16 @@ def test_walk_changes_nothing(
     pos=st.integers(-5, 420),
     big_endian=st.booleans(),
     linktype=st.sampled_from([0, 1, 101, 228]),
-    keys=st.lists(st.binary(min_size=13, max_size=13), max_size=4),
+    partition=st.sampled_from([None, (0, 2), (1, 2), (2, 3)]),
 )
 def test_walk_on_any_bytes_stays_in_the_buffer(
-    buf: bytes, pos: int, big_endian: bool, linktype: int, keys: list[bytes]
+    buf: bytes, pos: int, big_endian: bool, linktype: int, partition: tuple[int, int] | None
 ) -> None:
     """Records it takes end inside the buffer; it takes nothing it cannot account."""
     assert skim.NATIVE is not None
-    foreign = dict.fromkeys(keys, False)
     end, index, _, count = skim.NATIVE.pcap(
-        buf, pos, 0, -1, 262_144, big_endian, 1e-6, 86_400, linktype, ({}, {}, {}, foreign), 0, 10,
-        1000,
+        buf, pos, 0, -1, 262_144, big_endian, 1e-6, 86_400, linktype, ({}, {}, {}, partition), 0,
+        10, 1000,
     )  # fmt: skip
     assert count == 0  # no flows in the tables: nothing accounted
     start = pos if pos >= 0 else len(buf)
@@ -221,6 +220,26 @@ def test_walk_on_any_bytes_stays_in_the_buffer(
         (incl,) = struct.unpack_from(order + "I", buf, at + 8)
         at += 16 + incl
     assert at == end
+
+
+@NATIVE
+@given(
+    src=st.binary(min_size=4, max_size=4),
+    dst=st.binary(min_size=4, max_size=4),
+    sport=st.integers(0, 65535),
+    dport=st.integers(0, 65535),
+    proto=st.sampled_from([6, 17]),
+    count=st.integers(1, 64),
+)
+def test_the_walk_partitions_flows_as_the_python_path_does(
+    src: bytes, dst: bytes, sport: int, dport: int, proto: int, count: int
+) -> None:
+    assert skim.NATIVE is not None
+    key = bytes([proto]) + src + dst + struct.pack(">HH", sport, dport)
+    a, b = socket.inet_ntoa(src), socket.inet_ntoa(dst)
+    assert skim.NATIVE.partition(key, count) == capture.flow_partition(
+        a, sport, b, dport, proto, count
+    )
 
 
 def test_the_walk_is_built_where_a_compiler_is() -> None:

@@ -22,8 +22,9 @@
  *   - a TCP segment without data that is not a new SYN, on a 5-tuple in
  *     FlowTable.closed_raw (a connection closed by FIN or RST): counted and
  *     dropped, as FlowTable.feed drops it; or
- *   - a plain IPv4 TCP/UDP frame that the partition memo (_Owners.by_bytes)
- *     already says belongs to another worker: dropped.
+ *   - a plain IPv4 TCP/UDP frame of a flow that capture.flow_partition (the
+ *     same CRC-32 of the same text, computed here) gives to another worker,
+ *     DNS excepted: dropped.
  *
  * Within one call each flow direction is looked up once (a small table of
  * slots keyed by its header bytes) and each flow's counters are written back
@@ -72,6 +73,41 @@ static PyObject *make_key(const unsigned char *ip)
     k[0] = (char)ip[9];
     memcpy(k + 1, ip + 12, KEY_LEN - 1);
     return key;
+}
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+/* CRC-32 as zlib.crc32 computes it. */
+static uint32_t crc32_of(const char *s, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--)
+        c = crc_table[(c ^ (unsigned char)*s++) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* capture.flow_partition for the flow of a 13-byte key (protocol, addresses,
+   ports): the same text hashed the same way, so both sides agree on owners. */
+static long partition_of(const unsigned char *raw, long count)
+{
+    char a[24], b[24], text[64];
+    snprintf(a, sizeof a, "%u.%u.%u.%u/%u", raw[1], raw[2], raw[3], raw[4],
+             (unsigned)(raw[9] << 8 | raw[10]));
+    snprintf(b, sizeof b, "%u.%u.%u.%u/%u", raw[5], raw[6], raw[7], raw[8],
+             (unsigned)(raw[11] << 8 | raw[12]));
+    int swap = strcmp(b, a) < 0;
+    int n = snprintf(text, sizeof text, "%s/%s/%u", swap ? b : a, swap ? a : b, raw[0]);
+    return (long)(crc32_of(text, (size_t)n) % (uint32_t)count);
 }
 
 static int truthy_attr(PyObject *obj, PyObject *name)
@@ -135,7 +171,7 @@ enum { IN_NONE = 0, IN_BULK, IN_ACKS, IN_CLOSED };
 typedef struct {
     unsigned char raw[KEY_LEN];
     int where;             /* IN_*: the table the direction is in (Ethernet frames) */
-    int foreign;           /* 1 another worker's, 0 not */
+    int foreign;           /* 1 another worker's flow, 0 not (or not a plain TCP/UDP one) */
     PyObject *flow;        /* owned, for IN_BULK and IN_ACKS */
     int wanted;            /* flow.want_resp; -2 not read yet */
     int waiting;           /* flow._orig.buffered; -2 not read yet */
@@ -152,7 +188,8 @@ typedef struct {
    on bytes keys and slot attributes run no Python code), so what the first
    lookup found holds for the rest of the call. */
 typedef struct {
-    PyObject *bulk, *acks, *closed, *foreign; /* foreign is NULL outside a partitioned run */
+    PyObject *bulk, *acks, *closed;
+    long part_index, part_count; /* this worker's partition; part_count 0 outside one */
     long long count, next_sweep;
     uint64_t occupied; /* bit i: slots[i] holds a direction */
     Slot slots[SLOTS];
@@ -252,10 +289,13 @@ static Slot *locate(Tables *t, const unsigned char *ip, int ethernet)
         else if (!PyErr_Occurred() && PyDict_GetItemWithError(t->closed, key) != NULL)
             where = IN_CLOSED;
     }
-    int foreign = 0;
-    if (!PyErr_Occurred() && t->foreign != NULL)
-        foreign = PyDict_GetItemWithError(t->foreign, key) == Py_False;
     Py_DECREF(key);
+    /* Not in this worker's table: its partition says whose it is (DNS is everyone's). */
+    int foreign = 0;
+    if (where == IN_NONE && t->part_count > 0 && (raw[0] == 6 || raw[0] == 17)) {
+        unsigned sport = (unsigned)(raw[9] << 8 | raw[10]), dport = (unsigned)(raw[11] << 8 | raw[12]);
+        foreign = sport != 53 && dport != 53 && partition_of(raw, t->part_count) != t->part_index;
+    }
     if (PyErr_Occurred())
         return NULL;
     memcpy(slot->raw, raw, KEY_LEN);
@@ -329,23 +369,28 @@ static int take_closed(Tables *t, const unsigned char *d, Py_ssize_t len)
 static int parse_tables(PyObject *tables, PyObject *count, PyObject *next_sweep, Tables *t)
 {
     t->occupied = 0;
+    t->part_index = t->part_count = 0;
     if (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 4) {
         PyErr_SetString(PyExc_TypeError,
-                        "tables must be (bulk, client_acks, closed_raw, foreign)");
+                        "tables must be (bulk, client_acks, closed_raw, partition)");
         return -1;
     }
     t->bulk = PyTuple_GET_ITEM(tables, 0);
     t->acks = PyTuple_GET_ITEM(tables, 1);
     t->closed = PyTuple_GET_ITEM(tables, 2);
-    t->foreign = PyTuple_GET_ITEM(tables, 3);
-    if (!PyDict_Check(t->bulk) || !PyDict_Check(t->acks) || !PyDict_Check(t->closed) ||
-        (t->foreign != Py_None && !PyDict_Check(t->foreign))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "bulk, client_acks and closed_raw must be dicts, foreign a dict or None");
+    PyObject *part = PyTuple_GET_ITEM(tables, 3);
+    if (!PyDict_Check(t->bulk) || !PyDict_Check(t->acks) || !PyDict_Check(t->closed)) {
+        PyErr_SetString(PyExc_TypeError, "bulk, client_acks and closed_raw must be dicts");
         return -1;
     }
-    if (t->foreign == Py_None)
-        t->foreign = NULL;
+    if (part != Py_None) {
+        if (!PyArg_ParseTuple(part, "ll", &t->part_index, &t->part_count))
+            return -1;
+        if (t->part_count < 1 || t->part_index < 0 || t->part_index >= t->part_count) {
+            PyErr_SetString(PyExc_ValueError, "partition must be (index, count), index < count");
+            return -1;
+        }
+    }
     t->count = PyLong_AsLongLong(count);
     t->next_sweep = PyLong_AsLongLong(next_sweep);
     return PyErr_Occurred() ? -1 : 0;
@@ -394,7 +439,7 @@ PyDoc_STRVAR(pcap_doc,
 "Take the classic-pcap records from buf[pos] on that need no Python work (see\n"
 "the module source); stop before the first one that does, or before frame\n"
 "stop_index. prev_sec is -1 when no record was read yet; tables is\n"
-"(bulk, client_acks, closed_raw, foreign or None).");
+"(bulk, client_acks, closed_raw, (partition index, count) or None).");
 
 static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -542,9 +587,31 @@ out:
     return result;
 }
 
+PyDoc_STRVAR(partition_doc,
+"partition(key, count) -> int\n"
+"\n"
+"The partition capture.flow_partition gives the flow of a 13-byte key\n"
+"(protocol, source and destination address, source and destination port).");
+
+static PyObject *skim_partition(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *raw;
+    Py_ssize_t len;
+    long count;
+    if (!PyArg_ParseTuple(args, "y#l", &raw, &len, &count))
+        return NULL;
+    if (len != KEY_LEN || count < 1) {
+        PyErr_SetString(PyExc_ValueError, "partition(): a 13-byte key and a count of at least 1");
+        return NULL;
+    }
+    return PyLong_FromLong(partition_of((const unsigned char *)raw, count));
+}
+
 static PyMethodDef methods[] = {
     {"pcap", (PyCFunction)(void (*)(void))skim_pcap, METH_FASTCALL, pcap_doc},
     {"pcapng", (PyCFunction)(void (*)(void))skim_pcapng, METH_FASTCALL, pcapng_doc},
+    {"partition", skim_partition, METH_VARARGS, partition_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -565,5 +632,6 @@ PyMODINIT_FUNC PyInit__skim(void)
         !(s_frames = intern("frames")) || !(s_seen = intern("_seen")) ||
         !(s_last_frame = intern("_last_frame")) || !(s_last_ts = intern("last_ts")))
         return NULL;
+    crc_init();
     return PyModule_Create(&module);
 }

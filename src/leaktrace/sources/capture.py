@@ -83,7 +83,6 @@ class _Owners:
     def __init__(self, index: int, count: int) -> None:
         self.index = index
         self.count = count
-        # Also read by the native skim, which drops frames this memo calls foreign.
         self.by_bytes: dict[bytes, bool] = {}
         self._by_tuple: dict[tuple[str, int, str, int, int], bool] = {}
 
@@ -207,8 +206,7 @@ class CaptureSource:
         # The native walk takes the frames that need no Python work (sources/skim.py).
         walk = None
         if skim.NATIVE is not None:
-            foreign = owners.by_bytes if owners is not None else None
-            walk = skim.Skimmer(skim.NATIVE, table, foreign)
+            walk = skim.Skimmer(skim.NATIVE, table, part)
             walk.stop_index = next_progress
         for frame in reader.iter_frames(walk):
             frames = frame.index

@@ -27,17 +27,18 @@ __all__ = ["NATIVE", "Skimmer"]
 
 
 class Skimmer:
-    """One capture read's walk: the flow table it accounts to, the partition memo
-    it drops frames by, and the frame it must stop before (a progress report)."""
+    """One capture read's walk: the flow table it accounts to, the partition
+    (index, count) whose other workers' frames it drops, and the frame it must
+    stop before (a progress report)."""
 
     __slots__ = ("_native", "_table", "_tables", "frames", "stop_index")
 
     def __init__(
-        self, native: ModuleType, table: FlowTable, foreign: dict[bytes, bool] | None
+        self, native: ModuleType, table: FlowTable, partition: tuple[int, int] | None
     ) -> None:
         self._native = native
         self._table = table
-        self._tables = (table.bulk, table.client_acks, table.closed_raw, foreign)
+        self._tables = (table.bulk, table.client_acks, table.closed_raw, partition)
         self.frames = 0  # frames read so far, taken or not
         self.stop_index = 1 << 62
 
