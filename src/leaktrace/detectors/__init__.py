@@ -127,7 +127,9 @@ class DetectorSet:
         pattern_hits = [h for h in hits if h < n_patterns]
         literal_hits = [h - n_patterns for h in hits if n_patterns <= h < location_id]
         if pattern_hits:
-            _split(self._patterns.detect(field, pattern_hits), found, diagnostics)
+            candidates = self._patterns.candidates(field, pattern_hits)
+            if candidates:
+                _split(self._patterns.confirm(field, candidates), found, diagnostics)
         if literal_hits:
             _split(self._profile.detect(field, literal_hits), found, diagnostics)
         return location_id in hits

@@ -67,17 +67,36 @@ class PatternDetector:
 
     def detect(self, field: Field, hits: Iterable[int]) -> Iterator[Detection | Diagnostic]:
         """Detections for the rules at ``hits`` (indexes into ``entries``)."""
+        return self.confirm(field, self.candidates(field, hits))
+
+    def candidates(self, field: Field, hits: Iterable[int]) -> list[tuple[_Rule, str | None]]:
+        """The rules at ``hits`` that could still match, with the hint the field's key gives.
+
+        A key-only rule (a cell id is any number) whose hints the field's key does
+        not name, in a value where no key can be written, is out before any regex
+        runs; in ordinary traffic that is most of the scanner's number hits.
+        """
         value = field.value
         key = normalize_key(field.key) if field.key else ""
-        keys_before = KeysBefore(value)
         # A key written inside the value needs one of these before the match (see
         # keys.key_before); without them a key-only rule cannot match in this field.
         keyable = b"=" in value or b":" in value or b">" in value
+        out: list[tuple[_Rule, str | None]] = []
         for index in sorted(hits):
             rule = self._rules[index]
             field_hint = rule.hints.match_normalized(key)
             if field_hint is None and rule.pattern.requires_key and not keyable:
                 continue
+            out.append((rule, field_hint))
+        return out
+
+    def confirm(
+        self, field: Field, candidates: list[tuple[_Rule, str | None]]
+    ) -> Iterator[Detection | Diagnostic]:
+        """Run each candidate rule's regex, validator and key check over the field."""
+        value = field.value
+        keys_before = KeysBefore(value)
+        for rule, field_hint in candidates:
             seen: dict[str, bool] = {}  # canonical value -> already reported with a hint
             for count, m in enumerate(rule.regex.finditer(value)):
                 if count >= MAX_CANDIDATES:
