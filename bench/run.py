@@ -273,7 +273,9 @@ def bench_capture(
     )
     print(table(rows, rows[0]))
     if repeat > 1:
-        spread = "; ".join(f"{r.tool}: " + "/".join(f"{w:.2f}" for w in r.walls) for r in rows)
+        spread = "; ".join(
+            f"{r.tool}: " + "/".join(f"{w:.2f}" for w in r.walls) for r in rows if r.walls
+        )
         print(f"wall s of each round (the table shows the median): {spread}")
     by_jobs = {r.tool: r.mb_per_s for r in rows if r.tool.startswith("leaktrace")}
     speedups = {}
