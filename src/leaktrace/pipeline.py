@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from leaktrace.attribution import Attributor
+from leaktrace.attribution import Attributor, SdkMatcher
 from leaktrace.declaration import AppDeclaration
 from leaktrace.decoders import DecodeLimits, extract_fields
 from leaktrace.detectors import DetectorSet
@@ -53,13 +53,19 @@ class PipelineConfig:
 class Pipeline:
     """Decode, detect and attribute Messages; keeps the run's summary as it goes."""
 
-    def __init__(self, config: PipelineConfig, detectors: DetectorSet | None = None) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        detectors: DetectorSet | None = None,
+        matcher: SdkMatcher | None = None,
+    ) -> None:
         """``detectors`` may be reused from another run with the same signatures and
-        device: compiling them is the expensive part of building a pipeline."""
+        device, ``matcher`` from one with the same signatures: they are the expensive
+        parts of building a pipeline (corpus mode builds one per capture)."""
         self.config = config
         first_party = config.app.first_party if config.app else ()
         self.detectors = detectors or DetectorSet(config.signatures, config.device)
-        self.attributor = Attributor(config.signatures, first_party)
+        self.attributor = Attributor(config.signatures, first_party, matcher)
         self.summary = Summary()
         self.setup_diagnostics: tuple[Diagnostic, ...] = self.detectors.setup_diagnostics
         for diag in self.setup_diagnostics:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leaktrace.attribution import Attributor
+from leaktrace.attribution import Attributor, SdkMatcher
 from leaktrace.signatures import SignatureSet
 from leaktrace.types import (
     Attribution,
@@ -168,3 +168,20 @@ def test_tls_flow_on_a_shared_host_has_no_path_to_narrow_by(attributor: Attribut
 def test_attribute_target_without_a_message(attributor: Attributor) -> None:
     result = attributor.attribute_target("is.snssdk.com", "/api/ad/union/sdk/get_ads/")
     assert (result.sdk, result.basis) == ("pangle", "host:is.snssdk.com+path:^/api/ad/union/sdk")
+
+
+def test_attributors_sharing_one_matcher_keep_their_own_first_party(
+    signatures: SignatureSet,
+) -> None:
+    """Corpus mode shares the SDK rules across captures; the declared domains stay each app's."""
+    shared = SdkMatcher(signatures)
+    shop = Attributor(signatures, ["example.com"], shared)
+    other = Attributor(signatures, ["example.org"], shared)
+    assert shop.matcher is other.matcher is shared
+    for message in (http("api.example.com"), http("ulogs.umeng.com", "/unify_logs")):
+        assert other.attribute(message) == Attributor(signatures, ["example.org"]).attribute(
+            message
+        )
+        assert shop.attribute(message) == Attributor(signatures, ["example.com"]).attribute(message)
+    assert shop.attribute(http("api.example.com")).party == "first"
+    assert other.attribute(http("api.example.com")).party == "third"

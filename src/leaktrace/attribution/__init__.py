@@ -27,8 +27,15 @@ def _clean_domain(domain: str) -> str:
 
 
 class Attributor:
-    def __init__(self, signatures: SignatureSet, first_party_domains: Sequence[str] = ()) -> None:
-        self._matcher = SdkMatcher(signatures)
+    def __init__(
+        self,
+        signatures: SignatureSet,
+        first_party_domains: Sequence[str] = (),
+        matcher: SdkMatcher | None = None,
+    ) -> None:
+        """``matcher`` may be shared by every attributor of one signature set: it
+        depends on nothing else, and building it is most of building one of these."""
+        self._matcher = matcher if matcher is not None else SdkMatcher(signatures)
         self._first = frozenset(d for d in (_clean_domain(x) for x in first_party_domains) if d)
         self._cache: dict[tuple[object, object, object], Attribution] = {}
 
