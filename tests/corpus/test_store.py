@@ -62,6 +62,39 @@ def test_rewriting_a_capture_replaces_its_fragments(tmp_path: Path) -> None:
     assert not list(store.root.rglob("*.tmp"))
 
 
+def test_a_capture_done_again_finds_its_old_fragments_without_listing_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "s").create()
+    store.write_findings(SHA, "x.pcap", "old.app", None, [finding(ts=DAY2)], [None])
+    store.write_capture(CaptureRow(sha256=SHA, capture="x.pcap", status="ok", findings=1))
+    (store.captures_dir / f"{SHA}.parquet").unlink()  # to have it analyzed again
+
+    def no_walk(self: Path, pattern: str) -> list[Path]:
+        raise AssertionError(f"the store was listed: {self}/{pattern}")
+
+    monkeypatch.setattr(Path, "glob", no_walk)
+    monkeypatch.setattr(Path, "rglob", no_walk)
+    store.write_findings(SHA, "x.pcap", "new.app", None, [finding(ts=DAY1)], [None])
+    monkeypatch.undo()
+    assert [(p.parent.parent.name, p.parent.name) for p in store.finding_files()] == [
+        ("day=2025-11-23", "app=new.app")
+    ]
+
+
+def test_a_fragment_record_removes_nothing_but_that_capture_s_fragments(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s").create()
+    other = "cd" * 32
+    kept = store.write_findings(other, "y.pcap", "app", None, [finding(ts=DAY1)], [None])
+    outside = tmp_path / "outside.parquet"
+    outside.write_text("not the store's")
+    (store.captures_dir / f"{SHA}.fragments").write_text(
+        f"{kept[0].relative_to(store.root).as_posix()}\n../outside.parquet\nstore.json\n"
+    )
+    store.write_findings(SHA, "x.pcap", "app", None, [finding(ts=DAY1)], [None])
+    assert kept[0].is_file() and outside.is_file() and (store.root / "store.json").is_file()
+
+
 def test_manifest_row_round_trip(tmp_path: Path) -> None:
     store = Store(tmp_path / "s").create()
     row = CaptureRow(sha256=SHA, capture="x.pcap", status="damaged", error="cut", findings=3)

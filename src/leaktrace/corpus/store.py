@@ -196,11 +196,26 @@ class Store:
         findings: Sequence[Finding],
         declared: Sequence[bool | None],
     ) -> list[Path]:
-        """One fragment per day the capture's findings fall on; returns the files written."""
+        """One fragment per day the capture's findings fall on; returns the files written.
+
+        An earlier analysis of the same capture (an attempt cut short, or one whose
+        manifest row was removed to have it done again) may have left fragments under
+        another day or app id. Every fragment name is recorded in
+        ``captures/SHA256.fragments`` before the fragment is written, so they are
+        found from that record instead of by listing the store, which would cost
+        every capture a walk of every day and app directory.
+        """
         by_day: dict[str, list[int]] = {}
         for i, finding in enumerate(findings):
             by_day.setdefault(_day(finding.ts), []).append(i)
         app_dir = f"app={partition_value(app_id)}"
+        planned = {
+            day: self.findings_dir / f"day={day}" / app_dir / f"{sha256}.parquet" for day in by_day
+        }
+        record = self.captures_dir / f"{sha256}.fragments"
+        earlier = self._recorded_fragments(record)
+        names = sorted({*earlier, *(self._relative(p) for p in planned.values())})
+        _atomic_write_text(record, "".join(f"{name}\n" for name in names))
         written = []
         for day, rows in sorted(by_day.items()):
             table = findings_table(
@@ -211,13 +226,10 @@ class Store:
                 [findings[i] for i in rows],
                 [declared[i] for i in rows],
             )
-            path = self.findings_dir / f"day={day}" / app_dir / f"{sha256}.parquet"
-            _atomic_write_table(table, path)
-            written.append(path)
-        # Fragments an earlier analysis of this file left elsewhere (another app id or day).
-        for stale in self.findings_dir.glob(f"day=*/app=*/{sha256}.parquet"):
-            if stale not in written:
-                stale.unlink(missing_ok=True)
+            _atomic_write_table(table, planned[day])
+            written.append(planned[day])
+        for name in earlier - {self._relative(p) for p in written}:
+            (self.root / name).unlink(missing_ok=True)
         return written
 
     def write_capture(self, row: CaptureRow) -> Path:
@@ -225,6 +237,29 @@ class Store:
         table = pa.Table.from_pylist([asdict(row)], schema=CAPTURE_SCHEMA)
         _atomic_write_table(table, path)
         return path
+
+    def _recorded_fragments(self, record: Path) -> set[str]:
+        """Fragment names (relative to the store) that earlier analyses recorded."""
+        try:
+            text = record.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return set()
+        names = set()
+        for line in text.splitlines():
+            # Only this capture's own fragments, whatever the file says.
+            parts = Path(line).parts
+            if (
+                len(parts) == 4
+                and parts[0] == "findings"
+                and parts[1].startswith("day=")
+                and parts[2].startswith("app=")
+                and record.name == parts[3].replace(".parquet", ".fragments")
+            ):
+                names.add(line)
+        return names
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
 
     # -- reading -------------------------------------------------------------
 
