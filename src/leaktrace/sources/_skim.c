@@ -96,18 +96,53 @@ static uint32_t crc32_of(const char *s, size_t n)
     return c ^ 0xFFFFFFFFu;
 }
 
+/* Decimal digits of v at p; returns the end. */
+static char *put_uint(char *p, unsigned v)
+{
+    char tmp[10];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* "a.b.c.d/port" at p, as Python formats f"{inet_ntoa(addr)}/{port}"; returns the end. */
+static char *put_endpoint(char *p, const unsigned char *addr, unsigned port)
+{
+    for (int i = 0; i < 4; i++) {
+        p = put_uint(p, addr[i]);
+        *p++ = i < 3 ? '.' : '/';
+    }
+    return put_uint(p, port);
+}
+
 /* capture.flow_partition for the flow of a 13-byte key (protocol, addresses,
-   ports): the same text hashed the same way, so both sides agree on owners. */
+   ports): the same text hashed the same way, so both sides agree on owners.
+   Written out by hand: with snprintf a call took 0.47 us from Python instead
+   of 0.21, and the walk asks for each direction of another worker's flow. */
 static long partition_of(const unsigned char *raw, long count)
 {
     char a[24], b[24], text[64];
-    snprintf(a, sizeof a, "%u.%u.%u.%u/%u", raw[1], raw[2], raw[3], raw[4],
-             (unsigned)(raw[9] << 8 | raw[10]));
-    snprintf(b, sizeof b, "%u.%u.%u.%u/%u", raw[5], raw[6], raw[7], raw[8],
-             (unsigned)(raw[11] << 8 | raw[12]));
-    int swap = strcmp(b, a) < 0;
-    int n = snprintf(text, sizeof text, "%s/%s/%u", swap ? b : a, swap ? a : b, raw[0]);
-    return (long)(crc32_of(text, (size_t)n) % (uint32_t)count);
+    size_t na = (size_t)(put_endpoint(a, raw + 1, (unsigned)(raw[9] << 8 | raw[10])) - a);
+    size_t nb = (size_t)(put_endpoint(b, raw + 5, (unsigned)(raw[11] << 8 | raw[12])) - b);
+    /* Python compares the two strings: code points in order, a prefix first. */
+    int cmp = memcmp(a, b, na < nb ? na : nb);
+    int swap = cmp > 0 || (cmp == 0 && nb < na);
+    const char *lo = swap ? b : a, *hi = swap ? a : b;
+    size_t nlo = swap ? nb : na, nhi = swap ? na : nb;
+    char *p = text;
+    memcpy(p, lo, nlo);
+    p += nlo;
+    *p++ = '/';
+    memcpy(p, hi, nhi);
+    p += nhi;
+    *p++ = '/';
+    p = put_uint(p, raw[0]);
+    return (long)(crc32_of(text, (size_t)(p - text)) % (uint32_t)count);
 }
 
 static int truthy_attr(PyObject *obj, PyObject *name)
