@@ -205,6 +205,7 @@ enum { IN_NONE = 0, IN_BULK, IN_ACKS, IN_CLOSED };
    call ends or the slot is wanted for another direction. */
 typedef struct {
     unsigned char raw[KEY_LEN];
+    int ethernet;          /* met in an Ethernet frame: only those are looked up in the tables */
     int where;             /* IN_*: the table the direction is in (Ethernet frames) */
     int foreign;           /* 1 another worker's flow, 0 not (or not a plain TCP/UDP one) */
     PyObject *flow;        /* owned, for IN_BULK and IN_ACKS */
@@ -305,7 +306,7 @@ static Slot *locate(Tables *t, const unsigned char *ip, int ethernet)
     int i = (int)((h ^ h >> 16) & (SLOTS - 1));
     Slot *slot = &t->slots[i];
     if (t->occupied >> i & 1) {
-        if (memcmp(raw, slot->raw, KEY_LEN) == 0)
+        if (slot->ethernet == ethernet && memcmp(raw, slot->raw, KEY_LEN) == 0)
             return slot;
         if (release(t, i) < 0)
             return NULL;
@@ -334,6 +335,7 @@ static Slot *locate(Tables *t, const unsigned char *ip, int ethernet)
     if (PyErr_Occurred())
         return NULL;
     memcpy(slot->raw, raw, KEY_LEN);
+    slot->ethernet = ethernet;
     Py_XINCREF(flow);
     slot->flow = flow;
     slot->where = where;
