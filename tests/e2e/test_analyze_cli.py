@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -154,3 +155,43 @@ def test_missing_file_and_bad_device_file(tmp_path: Path) -> None:
     proc = run("analyze", DEMO, "--device", bad_device)
     assert proc.returncode == 2
     assert "device.yaml" in proc.stderr
+
+
+def test_a_quick_exit_runs_exit_handlers_and_flushes_output(tmp_path: Path) -> None:
+    """``analyze`` ends its process without the interpreter's teardown; nothing may be lost."""
+    marker = tmp_path / "atexit-ran"
+    code = (
+        "import atexit, sys\n"
+        "from leaktrace.cli import exit_now\n"
+        "atexit.register(lambda: open(sys.argv[1], 'w').write('ran'))\n"
+        "sys.stdout.write('not yet flushed')\n"
+        "exit_now(3)\n"
+    )
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=buffered,
+    )
+    assert (proc.returncode, proc.stdout) == (3, "not yet flushed")
+    assert marker.read_text() == "ran"
+
+
+def test_a_quick_exit_waits_for_a_running_thread(tmp_path: Path) -> None:
+    marker = tmp_path / "thread-done"
+    code = (
+        "import sys, threading, time\n"
+        "from leaktrace.cli import exit_now\n"
+        "def work():\n"
+        "    time.sleep(0.2)\n"
+        "    open(sys.argv[1], 'w').write('done')\n"
+        "threading.Thread(target=work).start()\n"
+        "exit_now(5)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(marker)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert marker.read_text() == "done"
