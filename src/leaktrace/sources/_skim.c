@@ -165,16 +165,21 @@ static int set_long(PyObject *obj, PyObject *name, long long value)
     return rc;
 }
 
-static int add_long(PyObject *obj, PyObject *name, long long delta)
+/* An int attribute's value in *out; -1 with an error set. */
+static int get_long(PyObject *obj, PyObject *name, long long *out)
 {
     PyObject *v = PyObject_GetAttr(obj, name);
     if (v == NULL)
         return -1;
-    long long now = PyLong_AsLongLong(v);
+    *out = PyLong_AsLongLong(v);
     Py_DECREF(v);
-    if (now == -1 && PyErr_Occurred())
-        return -1;
-    return set_long(obj, name, now + delta);
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+static int add_long(PyObject *obj, PyObject *name, long long delta)
+{
+    long long now;
+    return get_long(obj, name, &now) < 0 ? -1 : set_long(obj, name, now + delta);
 }
 
 enum { NOT_MINE = 0, TAKEN = 1, LEFT = 2 };
@@ -245,12 +250,8 @@ static int flush(Slot *slot)
         add_long(flow, s_frames, frames) < 0)
         return -1;
     /* Both directions of a flow may hold counters: the later frame's marks win. */
-    PyObject *seen = PyObject_GetAttr(flow, s_seen);
-    if (seen == NULL)
-        return -1;
-    long long seen_now = PyLong_AsLongLong(seen);
-    Py_DECREF(seen);
-    if (seen_now == -1 && PyErr_Occurred())
+    long long seen_now;
+    if (get_long(flow, s_seen, &seen_now) < 0)
         return -1;
     if (slot->pend_seen > seen_now && (set_long(flow, s_seen, slot->pend_seen) < 0 ||
                                        set_long(flow, s_last_frame, slot->pend_frame) < 0))
