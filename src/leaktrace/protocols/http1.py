@@ -518,15 +518,6 @@ class RequestParser:
             self._base += self._pos
             self._pos = 0
 
-    def _has_header(self, name: str) -> bool:
-        return self._header_value(name) is not None
-
-    def _header_value(self, name: str) -> str | None:
-        for key, value in self._headers:
-            if key.lower() == name:
-                return value
-        return None
-
     def _diag(self, name: str, detail: str) -> None:
         offset = self._base + self._pos
         self.diagnostics.append(Diagnostic(name=name, detail=f"{detail} (stream byte {offset})"))
