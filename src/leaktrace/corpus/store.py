@@ -212,9 +212,10 @@ class Store:
         planned = {
             day: self.findings_dir / f"day={day}" / app_dir / f"{sha256}.parquet" for day in by_day
         }
+        planned_names = {path.relative_to(self.root).as_posix() for path in planned.values()}
         record = self.captures_dir / f"{sha256}.fragments"
         earlier = self._recorded_fragments(record)
-        names = sorted({*earlier, *(self._relative(p) for p in planned.values())})
+        names = sorted(earlier | planned_names)
         _atomic_write_text(record, "".join(f"{name}\n" for name in names))
         written = []
         for day, rows in sorted(by_day.items()):
@@ -228,7 +229,7 @@ class Store:
             )
             _atomic_write_table(table, planned[day])
             written.append(planned[day])
-        for name in earlier - {self._relative(p) for p in written}:
+        for name in earlier - planned_names:
             (self.root / name).unlink(missing_ok=True)
         return written
 
@@ -257,9 +258,6 @@ class Store:
             ):
                 names.add(line)
         return names
-
-    def _relative(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
 
     # -- reading -------------------------------------------------------------
 
