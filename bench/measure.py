@@ -1,4 +1,5 @@
-"""Wall time, CPU time and peak memory of a command or a shell-style pipeline of commands.
+"""Wall time, CPU time and peak memory of a command, a shell-style pipeline of
+commands, or commands run side by side.
 
 Peak RSS is read per process with ``wait4`` (the kernel's own high-water
 mark, as ``/usr/bin/time -f %M`` reports it): ``RUSAGE_CHILDREN`` would give
@@ -38,8 +39,11 @@ def run_measured(
     stdout: Path | None = None,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    together: bool = False,
 ) -> Measured:
-    """Run ``commands`` as a pipeline (each one's stdout into the next one's stdin)."""
+    """Run ``commands`` as a pipeline (each one's stdout into the next one's stdin),
+    or with ``together`` all at once and unconnected (no input, output discarded):
+    the wall time is then that of the last to finish."""
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryFile() as errors:
         out = stdout.open("wb") if stdout is not None else None
@@ -47,11 +51,16 @@ def run_measured(
             started = time.perf_counter()
             previous: subprocess.Popen[bytes] | None = None
             for i, command in enumerate(commands):
-                last = i == len(commands) - 1
+                if together:
+                    stdin, stdout_to = subprocess.DEVNULL, subprocess.DEVNULL
+                else:
+                    last = i == len(commands) - 1
+                    stdin = previous.stdout if previous is not None else subprocess.DEVNULL
+                    stdout_to = (out or subprocess.DEVNULL) if last else subprocess.PIPE
                 proc = subprocess.Popen(
                     list(command),
-                    stdin=previous.stdout if previous is not None else subprocess.DEVNULL,
-                    stdout=(out or subprocess.DEVNULL) if last else subprocess.PIPE,
+                    stdin=stdin,
+                    stdout=stdout_to,
                     stderr=errors,
                     cwd=cwd,
                     env=env,

@@ -9,7 +9,9 @@
 In one run and on the same file it measures ``leaktrace analyze`` (full
 pipeline, default options, JSONL out), ``tshark`` HTTP field extraction piped
 into a regex scan, and scapy's ``PcapReader`` with per-packet dissection on
-a slice (extrapolated, and marked so). A fast wrong answer does not count:
+a slice (extrapolated, and marked so). With several job counts it also runs as
+many single-job analyses side by side, which shows how much a second process
+gains on this machine at all: the ceiling for ``--jobs``. A fast wrong answer does not count:
 leaktrace's findings are checked against the identifiers the generator
 planted, and the runs at several job counts and rounds against each other.
 Each timed tool runs ``--repeat`` times, the tools taking turns round by round
@@ -131,16 +133,39 @@ def merge_runs(runs: list[Row]) -> Row:
     )
 
 
-def run_leaktrace(capture: Path, manifest: dict[str, Any], jobs: int, out: Path) -> tuple[Row, str]:
-    command = [leaktrace_exe(), "analyze", str(capture), "--format", "jsonl"]
-    command += ["--out", str(out), "--quiet", "--jobs", str(jobs)]
+def analyze_command(capture: Path, out: Path, jobs: int) -> list[str]:
+    """``leaktrace analyze`` with default options, findings as JSONL into ``out``."""
     out.unlink(missing_ok=True)
-    measured = run_measured([command])
+    command = [leaktrace_exe(), "analyze", str(capture), "--format", "jsonl"]
+    return [*command, "--out", str(out), "--quiet", "--jobs", str(jobs)]
+
+
+def run_leaktrace(capture: Path, manifest: dict[str, Any], jobs: int, out: Path) -> tuple[Row, str]:
+    measured = run_measured([analyze_command(capture, out, jobs)])
     found, digest = digest_findings(out)
     row = _row(f"leaktrace analyze --jobs {jobs}", manifest, measured)
     row.found = dict(found)
     row.check = check_planted(manifest["planted"], found, measured)
     return row, digest
+
+
+def run_side_by_side(capture: Path, manifest: dict[str, Any], copies: int) -> tuple[Row, set[str]]:
+    """``copies`` runs of ``--jobs 1`` on the capture, all at once: how much more work
+    the machine does with that many processes busy, the ceiling for ``--jobs copies``
+    (a shared VM's cores need not add up). Its figures count every copy's data."""
+    outs = [WORK / f"{capture.stem}.side{i}.jsonl" for i in range(copies)]
+    measured = run_measured([analyze_command(capture, out, 1) for out in outs], together=True)
+    row = _row(f"leaktrace --jobs 1 x{copies} at once", manifest, measured)
+    row.capture_mb *= copies
+    row.frames *= copies
+    digests = set()
+    found: Counter[str] = Counter()
+    for out in outs:
+        found, digest = digest_findings(out)
+        digests.add(digest)
+    row.found = dict(found)
+    row.check = check_planted(manifest["planted"], found, measured)
+    return row, digests
 
 
 def check_planted(planted: dict[str, int], found: Counter[str], measured: Measured) -> str:
@@ -240,6 +265,9 @@ def bench_capture(
         print("tshark not installed: skipped (make tools)", file=sys.stderr)
     runs: dict[str, list[Row]] = {}
     digests: dict[int, set[str]] = {n: set() for n in jobs}
+    copies = max(jobs) if max(jobs) > 1 and 1 in jobs else 0
+    side_runs: list[Row] = []
+    side_digests: set[str] = set()
     for round_no in range(1, repeat + 1):
         for n in jobs:
             print(
@@ -250,6 +278,15 @@ def bench_capture(
             row, digest = run_leaktrace(capture, manifest, n, WORK / f"{capture.stem}.j{n}.jsonl")
             runs.setdefault(row.tool, []).append(row)
             digests[n].add(digest)
+        if copies:
+            print(
+                f"[{round_no}/{repeat}] {copies} x leaktrace --jobs 1 at once ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            side, found_digests = run_side_by_side(capture, manifest, copies)
+            side_runs.append(side)
+            side_digests |= found_digests
         if use_tshark:
             print(f"[{round_no}/{repeat}] tshark peer ...", file=sys.stderr, flush=True)
             row = run_tshark(capture, manifest)
@@ -263,6 +300,9 @@ def bench_capture(
             rows[i].check = "FAIL: findings differ between rounds"
         elif digests[n] != digests[base]:
             rows[i].check = f"FAIL: findings differ from --jobs {base}"
+    side = merge_runs(side_runs) if side_runs else None
+    if side is not None and side.check == "PASS" and side_digests != digests[1]:
+        side.check = "FAIL: findings differ from --jobs 1"
     if peers and not args.skip_scapy:
         print("scapy peer (slice) ...", file=sys.stderr, flush=True)
         rows.append(run_scapy(capture, manifest, args.scapy_mb))
@@ -271,10 +311,11 @@ def bench_capture(
         f"{manifest['flows']} flows, planted {manifest['planted']}"
         + (f", {syn_flood} one-packet flows" if syn_flood else "")
     )
-    print(table(rows, rows[0]))
+    shown = rows[: len(jobs)] + ([side] if side is not None else []) + rows[len(jobs) :]
+    print(table(shown, rows[0]))
     if repeat > 1:
         spread = "; ".join(
-            f"{r.tool}: " + "/".join(f"{w:.2f}" for w in r.walls) for r in rows if r.walls
+            f"{r.tool}: " + "/".join(f"{w:.2f}" for w in r.walls) for r in shown if r.walls
         )
         print(f"wall s of each round (the table shows the median): {spread}")
     by_jobs = {r.tool: r.mb_per_s for r in rows if r.tool.startswith("leaktrace")}
@@ -283,6 +324,13 @@ def bench_capture(
         for n, row in zip(jobs, rows, strict=False):
             speedups[str(n)] = round(rows[0].wall_s / row.wall_s, 2)
         print(f"speed-up over --jobs {base}: {speedups}")
+    ceiling = None
+    if side is not None and side.wall_s > 0 and rows[0].tool.endswith("--jobs 1"):
+        ceiling = round(side.mb_per_s / rows[0].mb_per_s, 2)
+        print(
+            f"{copies} runs of --jobs 1 at once did {ceiling}x the work of one in the same "
+            f"time: this machine's ceiling for --jobs {copies}"
+        )
     ratios = {
         peer.tool: {lt.tool: round(lt.mb_per_s / peer.mb_per_s, 2) for lt in rows[: len(jobs)]}
         for peer in rows[len(jobs) :]
@@ -293,9 +341,10 @@ def bench_capture(
     return {
         "capture": capture.name,
         "manifest": manifest,
-        "rows": [r.record() for r in rows],
+        "rows": [r.record() for r in shown],
         "mb_per_s": by_jobs,
         "speedup": speedups,
+        "side_by_side": {"copies": copies, "speedup": ceiling} if side is not None else None,
         "ratio_vs_peers": ratios,
     }
 

@@ -58,6 +58,22 @@ def test_pipeline_passes_data_through(tmp_path: Path) -> None:
     assert measured.ok and out.read_text().strip() == "3"
 
 
+def test_commands_together_run_at_the_same_time(tmp_path: Path) -> None:
+    """Each waits until every one has started, which only ends if they run at once;
+    none reads what another wrote."""
+    wait_for_all = (
+        "import pathlib, sys, time; print('out'); sys.stdout.flush(); "
+        "assert sys.stdin.read() == ''; d = pathlib.Path(sys.argv[1]); "
+        "(d / sys.argv[2]).touch(); end = time.monotonic() + 20; "
+        "n = lambda: len(list(d.iterdir())); "
+        "[time.sleep(0.01) for _ in iter(lambda: n() >= 3 or time.monotonic() > end, True)]; "
+        "sys.exit(0 if n() >= 3 else 4)"
+    )
+    commands = [[sys.executable, "-c", wait_for_all, str(tmp_path), str(i)] for i in range(3)]
+    measured = run_measured(commands, together=True)
+    assert measured.returncodes == [0, 0, 0]
+
+
 def test_peer_scan_uses_the_identifier_regexes() -> None:
     patterns = load_patterns()
     kinds = {kind for kind, _ in patterns}
@@ -118,5 +134,8 @@ def test_one_command_run(tmp_path: Path) -> None:
     assert rows[0].endswith("PASS") and rows[1].endswith("PASS")
     assert "x" in rows[2] and "*" in rows[3]  # a ratio against tshark; scapy extrapolated
     assert any(line.startswith("wall s of each round") for line in lines)
+    side = [line for line in lines if line.startswith("leaktrace --jobs 1 x2 at once")]
+    assert len(side) == 1 and side[0].endswith("PASS")
+    assert any("this machine's ceiling for --jobs 2" in line for line in lines)
     manifest = json.loads((ROOT / "bench" / "work" / "gencap-3mb-s7.manifest.json").read_text())
     assert manifest["planted"]["imei"] > 0
