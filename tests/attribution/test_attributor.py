@@ -185,3 +185,37 @@ def test_attributors_sharing_one_matcher_keep_their_own_first_party(
         assert shop.attribute(message) == Attributor(signatures, ["example.com"]).attribute(message)
     assert shop.attribute(http("api.example.com")).party == "first"
     assert other.attribute(http("api.example.com")).party == "third"
+
+
+_REQUESTS = [
+    ("ulogs.umeng.com", "/unify_logs", ()),
+    ("is.snssdk.com", "/api/ad/union/sdk/get_ads/", ()),
+    ("is.snssdk.com", "/other", ()),
+    ("stats.example.com", "/sa.gif?project=x", ()),
+    ("stats.example.com", "/i", ()),
+    ("stats.example.com", "/nothing", ()),
+    ("api.shop.example.com", "/matomo.php", ()),
+    ("cdn.unrelated.example.net", "/", ()),
+    ("10.1.2.3", "/i", ()),
+]
+
+
+@pytest.mark.parametrize("hosted_only", [False, True])
+def test_cached_answers_are_the_uncached_ones(signatures: SignatureSet, hosted_only: bool) -> None:
+    """Every request, asked twice in varying order, gets what ``attribute_target`` (no
+    memo) gives: with rules that look at any host's path (the bundled set has some),
+    and without them, where the answer is remembered per host alone."""
+    sdks = signatures.sdks
+    if hosted_only:
+        sdks = {
+            k: v
+            for k, v in sdks.items()
+            if all(e.domain or e.host or e.host_regex for e in v.endpoints)
+        }
+        assert len(sdks) < len(signatures.sdks)
+    sigs = SignatureSet(identifiers=signatures.identifiers, sdks=sdks)
+    attributor = Attributor(sigs, first_party_domains=["example.com"])
+    for host, target, headers in [*_REQUESTS, *reversed(_REQUESTS), *_REQUESTS]:
+        got = attributor.attribute(http(host, target, headers))
+        assert got == attributor.attribute_target(host, target, (("Host", host), *headers))
+    assert attributor.attribute(http("ulogs.umeng.com", "/x")).sdk == "umeng"
