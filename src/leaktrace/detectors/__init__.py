@@ -172,6 +172,8 @@ def dedupe(detections: Sequence[Detection]) -> list[Detection]:
        by a key hint or the device profile, drop the unbacked pattern claims
        (a keyed ``bssid`` is not also a ``mac``; a keyed ``imsi`` not an ``imei``).
     """
+    if len(detections) < 2:
+        return list(detections)  # nothing to collapse (most messages)
     best: dict[tuple[str, str, str], Detection] = {}
     for det in detections:
         key = (det.type, det.value, det.where)
