@@ -4,6 +4,7 @@
     python -m bench --size-mb 50 --jobs 1 --skip-tshark
     python -m bench --scale              # adds 1 GB and 5 GB captures and a SYN flood (memory)
     python -m bench --repeat 5           # five rounds instead of three
+    python -m bench --scale --scale-repeat 3   # the large captures in three rounds too
     python -m bench --proxy-load         # the live proxy under load instead (bench_proxy_load)
 
 In one run and on the same file it measures ``leaktrace analyze`` (full
@@ -331,6 +332,12 @@ def bench_capture(
             f"{copies} runs of --jobs 1 at once did {ceiling}x the work of one in the same "
             f"time: this machine's ceiling for --jobs {copies}"
         )
+        if ceiling > copies:
+            print(
+                f"  (over {copies}x: the single --jobs 1 run met a slower spell of the machine "
+                f"than the others in {repeat} round(s); more rounds (--repeat, --scale-repeat) "
+                "even that out)"
+            )
     ratios = {
         peer.tool: {lt.tool: round(lt.mb_per_s / peer.mb_per_s, 2) for lt in rows[: len(jobs)]}
         for peer in rows[len(jobs) :]
@@ -380,13 +387,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-scapy", action="store_true")
     parser.add_argument("--scapy-mb", type=float, default=10.0, help="slice scapy reads")
     parser.add_argument("--scale", action="store_true", help="also 1 GB, 5 GB and a SYN flood")
+    parser.add_argument(
+        "--scale-repeat", type=int, default=1, help="timed runs per tool, 1 GB and 5 GB captures"
+    )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     parser.add_argument(
         "--proxy-load", action="store_true", help="run bench_proxy_load (60 s, 32 clients) instead"
     )
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    if args.repeat < 1 or args.scale_repeat < 1:
+        parser.error("--repeat and --scale-repeat must be at least 1")
     if args.proxy_load:
         from bench.bench_proxy_load import main as proxy_load
 
@@ -397,7 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = [bench_capture(args.size_mb, args.seed, args.jobs, args, repeat=args.repeat)]
     if args.scale:
         for size in SCALE_SIZES_MB:
-            runs.append(bench_capture(size, args.seed, args.jobs, args, peers=False))
+            runs.append(
+                bench_capture(
+                    size, args.seed, args.jobs, args, peers=False, repeat=args.scale_repeat
+                )
+            )
         flood = bench_capture(SYN_FLOOD_BASE_MB, args.seed, [1], args, SYN_FLOOD_FLOWS, False)
         runs.append(flood)
     machine["load_avg_1m_after"] = machine_info()["load_avg_1m"]
