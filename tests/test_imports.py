@@ -169,3 +169,18 @@ def test_every_command_help_still_works(argv: list[str]) -> None:
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output and "--help" in result.output
+
+
+def test_corpus_run_never_imports_duckdb(tmp_path: Path) -> None:
+    """Only ``query`` and ``report`` read the store with DuckDB (a quarter-second import)."""
+    code = (
+        "import sys\n"
+        "from leaktrace.cli import app\n"
+        f"sys.argv = ['leaktrace', 'corpus', {str(DEMO)!r}, '--out', {str(tmp_path / 's')!r},"
+        " '-j', '1']\n"
+        "try:\n"
+        "    app()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+    )
+    assert _loaded_after(code, ("duckdb", "pyarrow")) == ["pyarrow"]

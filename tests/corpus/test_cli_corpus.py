@@ -110,4 +110,16 @@ def test_missing_extra_is_a_clear_error(store: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "duckdb", None)  # as if the corpus extra were absent
     result = runner.invoke(app, ["query", str(store), "SELECT 1"])
     assert result.exit_code == 2
-    assert "pip install 'leaktrace[corpus]'" in result.output
+    assert "corpus mode needs duckdb: pip install 'leaktrace[corpus]'" in result.output
+
+
+@pytest.mark.parametrize(("missing", "engine"), [("pyarrow", "local"), ("distributed", "dask")])
+def test_corpus_run_names_the_missing_library(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str, engine: str
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)
+    argv = ["corpus", str(corpus / "gen"), "--out", str(tmp_path / "s"), "--engine", engine]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert f"corpus mode needs {missing}: pip install 'leaktrace[corpus]'" in result.output
+    assert not (tmp_path / "s").exists()  # refused before anything was written
