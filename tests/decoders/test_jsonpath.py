@@ -136,3 +136,26 @@ def test_key_step_is_the_same_remembered_or_not(keys: list[str]) -> None:
             assert key_step(key) == "." + key
         else:
             assert key_step(key) == "[" + json.dumps(key, ensure_ascii=False) + "]"
+
+
+# Text with lone surrogates mixed in (st.characters() leaves them out by default).
+_ANY_KEY = st.text(
+    alphabet=st.one_of(st.characters(), st.characters(categories=["Cs"])), max_size=8
+)
+
+
+@given(st.lists(_ANY_KEY, max_size=20))
+def test_every_key_step_is_utf8_text_that_names_its_key(keys: list[str]) -> None:
+    """Lone surrogates (a key of invalid UTF-8 bytes, or a "\\ud800" escape) are written
+    as JSON escapes: UTF-8 files and Parquet take the path, and it reads back as the key."""
+    for key in keys * 2:
+        step = key_step(key)
+        step.encode("utf-8")
+        assert step == "." + key or json.loads(step[1:-1]) == key
+
+
+def test_invalid_utf8_key_is_escaped_in_its_path() -> None:
+    assert leaves(b'{"\xff\xfeimei": "860000000000025"}') == [
+        ('$["\\udcff\\udcfeimei"]', b"860000000000025", "\udcff\udcfeimei")
+    ]
+    assert leaves(b'{"a\\ud800": 1}')[0][0] == '$["a\\ud800"]'

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from typing import Final
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 class JsonNumber(str):
@@ -95,6 +100,11 @@ def key_step(key: str) -> str:
             step = "." + key
         else:
             step = "[" + json.dumps(key, ensure_ascii=False) + "]"
+            if _SURROGATE.search(step):
+                # A key of invalid UTF-8 (kept as lone surrogates) or with a "\ud800"
+                # escape: written as JSON escapes, so the path stays encodable text
+                # for every sink (UTF-8 files, Parquet) and still names the key.
+                step = _SURROGATE.sub(_escaped, step)
         if len(_KEY_STEPS) >= _KEY_STEPS_MAX:
             _KEY_STEPS.clear()
         _KEY_STEPS[key] = step
