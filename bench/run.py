@@ -12,9 +12,10 @@ pipeline, default options, JSONL out), ``tshark`` HTTP field extraction piped
 into a regex scan, and scapy's ``PcapReader`` with per-packet dissection on
 a slice (extrapolated, and marked so). With several job counts it also runs as
 many single-job analyses side by side, which shows how much a second process
-gains on this machine at all: the ceiling for ``--jobs``. A fast wrong answer does not count:
-leaktrace's findings are checked against the identifiers the generator
-planted, and the runs at several job counts and rounds against each other.
+gains on this machine at all: the ceiling for ``--jobs``. A fast wrong answer
+does not count: leaktrace's findings are checked against the identifiers the
+generator planted, and the runs at several job counts and rounds against each
+other.
 Each timed tool runs ``--repeat`` times, the tools taking turns round by round
 so that a slow spell of a shared machine hits them all; a row shows the
 median run, its record keeps every run. Prints a table and writes
@@ -144,12 +145,12 @@ def merge_runs(runs: list[Row]) -> Row:
 
 def analyze_command(capture: Path, out: Path, jobs: int) -> list[str]:
     """``leaktrace analyze`` with default options, findings as JSONL into ``out``."""
-    out.unlink(missing_ok=True)
     command = [leaktrace_exe(), "analyze", str(capture), "--format", "jsonl"]
     return [*command, "--out", str(out), "--quiet", "--jobs", str(jobs)]
 
 
 def run_leaktrace(capture: Path, manifest: dict[str, Any], jobs: int, out: Path) -> tuple[Row, str]:
+    out.unlink(missing_ok=True)
     measured = run_measured([analyze_command(capture, out, jobs)])
     found, digest = digest_findings(out)
     row = _row(f"leaktrace analyze --jobs {jobs}", manifest, measured)
@@ -163,6 +164,8 @@ def run_side_by_side(capture: Path, manifest: dict[str, Any], copies: int) -> tu
     the machine does with that many processes busy, the ceiling for ``--jobs copies``
     (a shared VM's cores need not add up). Its figures count every copy's data."""
     outs = [WORK / f"{capture.stem}.side{i}.jsonl" for i in range(copies)]
+    for out in outs:
+        out.unlink(missing_ok=True)
     measured = run_measured([analyze_command(capture, out, 1) for out in outs], together=True)
     row = _row(f"leaktrace --jobs 1 x{copies} at once", manifest, measured)
     row.capture_mb *= copies

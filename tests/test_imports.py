@@ -172,7 +172,7 @@ def test_every_command_help_still_works(argv: list[str]) -> None:
 
 
 def test_corpus_run_never_imports_duckdb(tmp_path: Path) -> None:
-    """Only ``query`` and ``report`` read the store with DuckDB (a quarter-second import)."""
+    """Only ``query`` and ``report`` read the store with DuckDB (60 ms to import)."""
     code = (
         "import sys\n"
         "from leaktrace.cli import app\n"

@@ -72,8 +72,8 @@ def _fail(code: int, message: str) -> typer.Exit:
 def _need_extra(*modules: str) -> None:
     """Corpus mode's libraries are an extra: say so instead of failing on an import.
 
-    Found without importing them: importing duckdb alone takes a quarter of a
-    second, and ``corpus run`` never uses it.
+    Found without importing them: importing duckdb takes 60 ms, and ``corpus
+    run`` never uses it.
     """
     for name in modules:
         if importlib.util.find_spec(name) is None:

@@ -40,18 +40,11 @@ def test_one_flushed_line_per_finding_in_contract_order() -> None:
 _text = st.text(alphabet=st.characters(codec=None), max_size=12)
 _number = st.one_of(st.floats(), st.floats(), st.integers(-(2**70), 2**70), st.booleans())
 _odd = st.one_of(st.none(), st.integers(), st.floats(), st.booleans())
-_STRING_FIELDS = (
-    "flow",
-    "src",
-    "dst",
-    "transport",
-    "party",
-    "type",
-    "method",
-    "where",
-    "form",
-    "value",
-    "origin",
+# The fields that always hold text; the others get their own strategies below.
+_STRING_FIELDS = tuple(
+    name
+    for name in FINDING_FIELDS
+    if name not in ("ts", "confidence", "trans_depth", "host", "sdk", "evidence")
 )
 
 
