@@ -38,8 +38,10 @@ def test_one_input(data: bytes) -> None:
     headers.append(("X-Data", s.sized(512).decode("latin-1")))
     target = "/" + s.sized(1024).decode("latin-1")
     msg: Message = http_message("fuzz.example", target, s.rest(), tuple(headers))
-    fields, _diagnostics = extract_fields(msg, _LIMITS)
+    fields, diagnostics = extract_fields(msg, _LIMITS)
     check(len(fields) <= _LIMITS.max_fields, "max_fields holds")
+    for text in (*(f.where for f in fields), *(d.detail for d in diagnostics)):
+        text.encode("utf-8")  # every sink writes these as UTF-8 (or Parquet)
     raw = http_message("fuzz.example", "/", b"")
     fields, _ = extract_fields(replace(raw, http=None, payload=data), _LIMITS)
     check(len(fields) <= _LIMITS.max_fields, "max_fields holds for raw payloads")

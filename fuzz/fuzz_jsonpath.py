@@ -15,6 +15,7 @@ def test_one_input(data: bytes) -> None:
         return
     for leaf in iter_leaves(doc):
         check(leaf.path.startswith("$"), "paths start at the root")
+        leaf.path.encode("utf-8")  # every sink writes paths as UTF-8 (or Parquet)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,12 @@ def test_one_input(data: bytes) -> None:
     value = s.rest()
     _DETECTORS.run([Field(where="fuzz", value=value, key=key)])
     msg = http_message(host, "/?" + value[:512].decode("latin-1"), value)
-    for _item in _PIPELINE.process(msg):
-        pass
+    for item in _PIPELINE.process(msg):
+        # What the sinks write must be text they can encode (UTF-8 files, Parquet).
+        for value in (getattr(item, name) for name in item.__slots__):
+            for text in value if isinstance(value, tuple) else (value,):
+                if isinstance(text, str):
+                    text.encode("utf-8")
 
 
 if __name__ == "__main__":
