@@ -14,6 +14,7 @@ from _harness import MemFile, Slicer, fuzz_main, instrumented
 with instrumented():
     from leaktrace.sources import skim
     from leaktrace.sources.capture import CaptureError, CaptureSource
+    from leaktrace.types import Diagnostic, Message
 
 _FILE = MemFile("capture")
 _LINKTYPES = (1, 101, 113, 276, 0)
@@ -27,6 +28,15 @@ def _read(path: str, partition: tuple[int, int] | None) -> tuple[object, ...] | 
     except CaptureError:
         return None
     items = list(source)
+    for item in items:
+        # Names and details reach every sink, which writes UTF-8 (or Parquet).
+        if isinstance(item, Diagnostic):
+            item.detail.encode("utf-8")
+        elif isinstance(item, Message):
+            names = (item.host, item.dns and item.dns.qname, item.tls and item.tls.sni)
+            for name in names:
+                if name:
+                    name.encode("utf-8")
     return items, source.coverage, source.frames
 
 
