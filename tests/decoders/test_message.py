@@ -502,3 +502,13 @@ def test_structured_input_respects_depth_and_field_bounds(
     for field in fields:
         if '["' not in field.where:
             assert field.where.count(">") <= depth
+
+
+def test_header_and_cookie_names_with_lone_surrogates_give_writable_paths() -> None:
+    """The proxy keeps undecodable header bytes as lone surrogates (surrogateescape)."""
+    headers = (("X-\udcff", IMEI.decode()), ("Cookie", f"k\udcfe={IMEI.decode()}"))
+    fields, _ = extract_fields(http(headers=headers))
+    got = by_where(fields)
+    assert got["header:x-\\udcff"] == IMEI and got["cookie:k\\udcfe"] == IMEI
+    for field in fields:
+        field.where.encode("utf-8")

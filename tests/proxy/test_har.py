@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from leaktrace.analyze import analyze_capture
 from leaktrace.pipeline import PipelineConfig
+from leaktrace.sinks.jsonl import JsonlSink
 from leaktrace.sources.har import HarSource, parse_har
 from leaktrace.sources.pcap import CaptureError
 from leaktrace.types import Diagnostic, Message
@@ -134,3 +135,35 @@ URLS = st.sampled_from(
 def test_any_har_content_yields_messages_or_diagnostics(entries: list[Any]) -> None:
     for item in parse_har(har(*entries)):
         assert isinstance(item, (Message, Diagnostic))
+
+
+def test_lone_surrogates_in_a_har_still_reach_the_outputs(
+    tmp_path: Path, device_config: PipelineConfig
+) -> None:
+    """JSON may spell a lone surrogate ("\\ud800"); in a URL, a header or cookie name
+    or a body it used to stop the whole run (a UnicodeEncodeError) or lose the entry."""
+    imei, phone = VALUES["imei"], VALUES["phone"]
+    doc = har(
+        entry(
+            f"https://t\ud800.example/c?imei={imei}",
+            "POST",
+            headers=[
+                {"name": "X-\udcff", "value": f"v\ud800 {phone}"},
+                {"name": "Cookie", "value": f"k\ud800={imei}"},
+            ],
+            postData={"mimeType": "text/plain", "text": f"phone=\ud800{phone}"},
+        )
+    )
+    path = tmp_path / "odd.har"
+    path.write_text(json.dumps(doc))  # ASCII, with \ud800 escapes, as recorders write it
+    out = tmp_path / "findings.jsonl"
+    with out.open("w", encoding="utf-8") as stream:
+        sink = JsonlSink(stream)
+        result = analyze_capture(path, device_config, on_finding=sink.write)
+    assert {(f.host, f.where) for f in result.findings} == {
+        ("t\\ud800.example", "query:imei"),
+        ("t\\ud800.example", "header:x-\\udcff"),
+        ("t\\ud800.example", "cookie:k\\ud800"),
+        ("t\\ud800.example", "body"),
+    }
+    assert len(out.read_text(encoding="utf-8").splitlines()) == len(result.findings)

@@ -144,3 +144,11 @@ def test_garbage_after_a_good_flow_is_damage_not_an_exception(tail: bytes) -> No
     first = items[0]
     assert isinstance(first, Message) and first.kind is MessageKind.HTTP
     assert all(isinstance(i, (Message, Diagnostic)) for i in items)
+
+
+def test_undecodable_host_bytes_give_a_writable_host() -> None:
+    """mitmproxy keeps Host bytes that are not UTF-8 as lone surrogates."""
+    flow = tflow.tflow()
+    flow.request.headers[b"host"] = b"t\xff.example"
+    msg = convert.http_message(flow)
+    assert msg.host == "t\\udcff.example"

@@ -14,12 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
+from leaktrace.text import escape_surrogates, text_bytes
+
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-
-
-def _escaped(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
 
 
 class JsonNumber(str):
@@ -87,7 +84,7 @@ def iter_leaves(doc: object) -> Iterator[JsonLeaf]:
         elif isinstance(node, JsonNumber):
             yield JsonLeaf(path, node.encode("ascii", "replace"), key, False)
         elif isinstance(node, str):
-            yield JsonLeaf(path, string_bytes(node), key, True)
+            yield JsonLeaf(path, text_bytes(node), key, True)
         elif isinstance(node, bool):
             yield JsonLeaf(path, b"true" if node else b"false", key, False)
 
@@ -99,12 +96,9 @@ def key_step(key: str) -> str:
         if _IDENTIFIER.fullmatch(key):
             step = "." + key
         else:
-            step = "[" + json.dumps(key, ensure_ascii=False) + "]"
-            if _SURROGATE.search(step):
-                # A key of invalid UTF-8 (kept as lone surrogates) or with a "\ud800"
-                # escape: written as JSON escapes, so the path stays encodable text
-                # for every sink (UTF-8 files, Parquet) and still names the key.
-                step = _SURROGATE.sub(_escaped, step)
+            # A key of invalid UTF-8 or with a "\ud800" escape keeps those as JSON
+            # escapes: the path still names the key, and every sink can write it.
+            step = "[" + escape_surrogates(json.dumps(key, ensure_ascii=False)) + "]"
         if len(_KEY_STEPS) >= _KEY_STEPS_MAX:
             _KEY_STEPS.clear()
         _KEY_STEPS[key] = step
@@ -114,11 +108,3 @@ def key_step(key: str) -> str:
 # Keys recur in every document of an API; their path steps are remembered, in a bound.
 _KEY_STEPS: dict[str, str] = {}
 _KEY_STEPS_MAX = 4096
-
-
-def string_bytes(value: str) -> bytes:
-    """A JSON string's bytes, restoring raw bytes that were not valid UTF-8."""
-    try:
-        return value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogatepass")

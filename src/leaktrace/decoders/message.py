@@ -11,6 +11,7 @@ from leaktrace.decoders.budget import Budget, DecodeLimits
 from leaktrace.decoders.mediatype import parse_codings, parse_media_type
 from leaktrace.decoders.url import parse_query, percent_decode, split_target
 from leaktrace.decoders.walk import Walker
+from leaktrace.text import escape_surrogates, text_bytes
 from leaktrace.types import Diagnostic, Field, HttpRequest, Message
 
 DEFAULT_LIMITS = DecodeLimits()
@@ -46,11 +47,13 @@ def _http(walker: Walker, request: HttpRequest) -> None:
         lname = name.lower()
         if lname == "cookie":
             for cookie, cookie_value in parse_cookie(value):
-                walker.leaf((f"cookie:{cookie}",), cookie_value, cookie)
+                walker.leaf((f"cookie:{escape_surrogates(cookie)}",), cookie_value, cookie)
             continue
         if lname == "content-encoding":
             content_encodings.append(value)
-        walker.leaf((f"header:{lname}",), header_bytes(value), lname)
+        # Names are part of a field's path; from a HAR file or the proxy they may hold
+        # lone surrogates, which no output can write.
+        walker.leaf((f"header:{escape_surrogates(lname)}",), header_bytes(value), lname)
     if request.body:
         media = parse_media_type(request.header("content-type"))
         walker.content(("body",), request.body, None, 0, media, parse_codings(content_encodings))
@@ -71,8 +74,9 @@ def parse_cookie(value: str) -> list[tuple[str, bytes]]:
 
 
 def header_bytes(value: str) -> bytes:
-    """Header text back to its wire bytes (parsers decode headers as Latin-1)."""
+    """Header text back to its wire bytes (parsers decode headers as Latin-1; other
+    sources, such as HAR files, hold any text)."""
     try:
         return value.encode("latin-1")
     except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogateescape")
+        return text_bytes(value)

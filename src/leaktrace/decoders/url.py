@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
+from leaktrace.text import text_bytes
+
 
 def split_target(target: str) -> tuple[bytes | None, bytes]:
     """Return the raw path and the raw query of a request-target.
@@ -19,7 +21,7 @@ def split_target(target: str) -> tuple[bytes | None, bytes]:
     try:
         raw = target.encode("latin-1")  # the HTTP/1 parser decoded the wire bytes as Latin-1
     except UnicodeEncodeError:
-        raw = target.encode("utf-8", "surrogateescape")  # targets from other sources
+        raw = text_bytes(target)  # targets from other sources
     raw = raw.split(b"#", 1)[0]
     if raw == b"*":
         return b"*", b""

@@ -22,6 +22,7 @@ from mitmproxy import connection, http, websocket
 from leaktrace.flowid import community_id
 from leaktrace.protocols.tls import HelloBuffer
 from leaktrace.sources.sessions import strip_port
+from leaktrace.text import escape_surrogates
 from leaktrace.types import FlowKey, HttpRequest, Message, MessageKind, TlsHello, Transport
 
 MAX_BODY_BYTES = 8 << 20  # the HTTP/1 parser's body cap, so both sources cut alike
@@ -92,7 +93,8 @@ def http_request(request: http.Request) -> HttpRequest:
 
 
 def request_host(request: http.Request) -> str | None:
-    host = request.pretty_host
+    # mitmproxy keeps undecodable Host bytes as lone surrogates, which no output can write.
+    host = escape_surrogates(request.pretty_host)
     return strip_port(host) if host else None
 
 

@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 from leaktrace.flowid import community_id
 from leaktrace.sources.pcap import CaptureError
+from leaktrace.text import escape_surrogates, text_bytes
 from leaktrace.types import Coverage, Diagnostic, FlowKey, HttpRequest, Message, MessageKind
 
 MAX_HAR_BYTES = 512 << 20  # HAR is one JSON document: it is read whole, so it is capped
@@ -47,17 +48,17 @@ def parse_har(doc: Any, name: str = "har") -> Iterator[Message | Diagnostic]:
 
 def entry_message(entry: dict[str, Any], origin: str, depth: dict[str, int]) -> Message:
     request = entry["request"]
-    url = urlsplit(str(request["url"]))
+    url = urlsplit(_text(request["url"]))
     scheme = url.scheme.lower()
     if scheme not in ("http", "https", "ws", "wss"):
         raise ValueError(f"not an HTTP URL: {request['url']!r}")
     port = url.port or (443 if scheme in ("https", "wss") else 80)
     server = _ip(entry.get("serverIPAddress")) or UNKNOWN_ADDR
     key = FlowKey(UNKNOWN_ADDR, 0, server, port, 6)
-    conn = str(entry.get("connection") or f"{server}:{port}")
+    conn = _text(entry.get("connection") or f"{server}:{port}")
     depth[conn] = depth.get(conn, 0) + 1
     headers = [
-        (str(h["name"]), str(h["value"]))
+        (_text(h["name"]), _text(h["value"]))
         for h in request.get("headers") or ()
         if not str(h["name"]).startswith(":")
     ]
@@ -71,9 +72,9 @@ def entry_message(entry: dict[str, Any], origin: str, depth: dict[str, int]) -> 
     if url.query:
         target += "?" + url.query
     http = HttpRequest(
-        method=str(request["method"]).upper(),
+        method=_text(request["method"]).upper(),
         target=target,
-        version=_version(str(request.get("httpVersion") or "HTTP/1.1")),
+        version=_version(_text(request.get("httpVersion") or "HTTP/1.1")),
         headers=tuple(headers),
         body=body[:MAX_BODY_BYTES],
         body_truncated=truncated,
@@ -92,6 +93,12 @@ def entry_message(entry: dict[str, Any], origin: str, depth: dict[str, int]) -> 
     )
 
 
+def _text(value: Any) -> str:
+    """A string of the HAR document, lone surrogates (JSON ``\\ud800`` escapes)
+    spelled out: the URL, headers and names reach the outputs."""
+    return escape_surrogates(str(value))
+
+
 def _body(post: Any) -> bytes:
     if not isinstance(post, dict):
         return b""
@@ -101,11 +108,12 @@ def _body(post: Any) -> bytes:
             try:
                 return base64.b64decode(text, validate=False)
             except (binascii.Error, ValueError):
-                return text.encode("utf-8", "surrogateescape")
-        return text.encode("utf-8", "surrogateescape")
+                return text_bytes(text)
+        return text_bytes(text)
     params = post.get("params")
     if isinstance(params, list):
-        return urlencode([(str(p["name"]), str(p.get("value", ""))) for p in params]).encode()
+        pairs = [(_text(p["name"]), _text(p.get("value", ""))) for p in params]
+        return urlencode(pairs).encode()
     return b""
 
 
