@@ -52,8 +52,9 @@ def _http(walker: Walker, request: HttpRequest) -> None:
         if lname == "content-encoding":
             content_encodings.append(value)
         # Names are part of a field's path; from a HAR file or the proxy they may hold
-        # lone surrogates, which no output can write.
-        walker.leaf((f"header:{escape_surrogates(lname)}",), header_bytes(value), lname)
+        # lone surrogates, which no output can write (ASCII, as on the wire, cannot).
+        step = f"header:{lname if lname.isascii() else escape_surrogates(lname)}"
+        walker.leaf((step,), header_bytes(value), lname)
     if request.body:
         media = parse_media_type(request.header("content-type"))
         walker.content(("body",), request.body, None, 0, media, parse_codings(content_encodings))
