@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaktrace.text import escape_surrogates, text_bytes
+from leaktrace.text import escape_surrogates, text_bytes, wire_bytes
 
 # Text with lone surrogates mixed in (st.characters() leaves them out by default).
 _ANY_TEXT = st.text(alphabet=st.one_of(st.characters(), st.characters(categories=["Cs"])))
@@ -34,3 +34,13 @@ def test_bytes_kept_as_surrogates_come_back(data: bytes) -> None:
 
 def test_other_lone_surrogates_are_encoded_as_they_stand() -> None:
     assert text_bytes("a\ud800") == b"a\xed\xa0\x80"
+
+
+@given(st.binary())
+def test_latin1_text_gives_back_its_wire_bytes(data: bytes) -> None:
+    assert wire_bytes(data.decode("latin-1")) == data
+
+
+def test_other_text_gives_its_utf8_bytes() -> None:
+    assert wire_bytes("手机") == "手机".encode()
+    assert wire_bytes("k\udcff") == b"k\xff"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["escape_surrogates", "text_bytes"]
+__all__ = ["escape_surrogates", "text_bytes", "wire_bytes"]
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
@@ -35,3 +35,12 @@ def text_bytes(text: str) -> bytes:
         return text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogatepass")
+
+
+def wire_bytes(text: str) -> bytes:
+    """Text back to the bytes it came from: the capture's parsers decode the wire as
+    Latin-1; other sources (HAR files, the proxy) hold any text."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text_bytes(text)

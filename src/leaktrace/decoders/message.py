@@ -11,7 +11,7 @@ from leaktrace.decoders.budget import Budget, DecodeLimits
 from leaktrace.decoders.mediatype import parse_codings, parse_media_type
 from leaktrace.decoders.url import parse_query, percent_decode, split_target
 from leaktrace.decoders.walk import Walker
-from leaktrace.text import escape_surrogates, text_bytes
+from leaktrace.text import escape_surrogates, wire_bytes
 from leaktrace.types import Diagnostic, Field, HttpRequest, Message
 
 DEFAULT_LIMITS = DecodeLimits()
@@ -52,9 +52,8 @@ def _http(walker: Walker, request: HttpRequest) -> None:
         if lname == "content-encoding":
             content_encodings.append(value)
         # Names are part of a field's path; from a HAR file or the proxy they may hold
-        # lone surrogates, which no output can write (ASCII, as on the wire, cannot).
-        step = f"header:{lname if lname.isascii() else escape_surrogates(lname)}"
-        walker.leaf((step,), header_bytes(value), lname)
+        # lone surrogates, which no output can write.
+        walker.leaf((f"header:{escape_surrogates(lname)}",), wire_bytes(value), lname)
     if request.body:
         media = parse_media_type(request.header("content-type"))
         walker.content(("body",), request.body, None, 0, media, parse_codings(content_encodings))
@@ -70,14 +69,5 @@ def parse_cookie(value: str) -> list[tuple[str, bytes]]:
         cookie_value = cookie_value.strip()
         if len(cookie_value) >= 2 and cookie_value[0] == cookie_value[-1] == '"':
             cookie_value = cookie_value[1:-1]
-        pairs.append((name.strip(), header_bytes(cookie_value)))
+        pairs.append((name.strip(), wire_bytes(cookie_value)))
     return pairs
-
-
-def header_bytes(value: str) -> bytes:
-    """Header text back to its wire bytes (parsers decode headers as Latin-1; other
-    sources, such as HAR files, hold any text)."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:
-        return text_bytes(value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from leaktrace.text import text_bytes
+from leaktrace.text import wire_bytes
 
 
 def split_target(target: str) -> tuple[bytes | None, bytes]:
@@ -18,11 +18,7 @@ def split_target(target: str) -> tuple[bytes | None, bytes]:
     which carry no path. Fragments are dropped (clients should not send
     them, some do).
     """
-    try:
-        raw = target.encode("latin-1")  # the HTTP/1 parser decoded the wire bytes as Latin-1
-    except UnicodeEncodeError:
-        raw = text_bytes(target)  # targets from other sources
-    raw = raw.split(b"#", 1)[0]
+    raw = wire_bytes(target).split(b"#", 1)[0]
     if raw == b"*":
         return b"*", b""
     if not raw.startswith(b"/"):
