@@ -7,6 +7,7 @@ everything long ago.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -59,7 +60,9 @@ NOT_FOR_ANALYZE = (
 NOT_FOR_QUIET_JSONL = ("rich", "leaktrace.sinks.table")
 
 
-def _loaded_after(code: str, names: tuple[str, ...]) -> list[str]:
+def _loaded_after(
+    code: str, names: tuple[str, ...], env: dict[str, str] | None = None
+) -> list[str]:
     probe = (
         f"{code}\n"
         "import json, sys\n"
@@ -67,7 +70,12 @@ def _loaded_after(code: str, names: tuple[str, ...]) -> list[str]:
         "print(json.dumps(sorted(n for n in names if n in sys.modules)))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=REPO
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -101,6 +109,31 @@ def test_analyze_loads_only_what_the_capture_needs(tmp_path: Path) -> None:
     heavy = (*NEVER_AT_START, *NOT_FOR_ANALYZE, *NOT_FOR_QUIET_JSONL)
     assert _loaded_after(code, heavy) == []
     assert len(out.read_text(encoding="utf-8").splitlines()) == 5  # the demo's findings
+
+
+def test_a_run_without_device_or_app_file_never_imports_pydantic(tmp_path: Path) -> None:
+    """Importing pydantic and building its validators took longer than the rest of a
+    start-up; it is imported only to validate a file: a signature set that is not in
+    the cache yet, a device or an app file."""
+    bare = tmp_path / "demo.pcap"
+    shutil.copyfile(DEMO, bare)  # no device.yaml or app.yaml beside it
+    out = tmp_path / "findings.jsonl"
+    code = (
+        "import sys\n"
+        "from leaktrace.cli import app\n"
+        f"sys.argv = ['leaktrace', 'analyze', {str(bare)!r}, '--quiet', '--out', {str(out)!r}]\n"
+        "try:\n"
+        "    app()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+    )
+    env = {**os.environ, "LEAKTRACE_CACHE_DIR": str(tmp_path / "cache")}
+    validating = ("pydantic", "leaktrace.signatures.schema")
+    assert _loaded_after(code, validating, env) == sorted(validating)  # an empty cache
+    first = out.read_text(encoding="utf-8")
+    assert _loaded_after(code, validating, env) == []  # the set now comes from the cache
+    assert out.read_text(encoding="utf-8") == first
+    assert len(first.splitlines()) == 4  # the demo's fifth finding needs its device file
 
 
 def _models_built_after_analyze(capture: Path) -> list[bool]:

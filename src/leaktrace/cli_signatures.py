@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from leaktrace.signatures.loader import SignatureSet
-    from leaktrace.signatures.schema import IdentifierSig, SdkSig
+    from leaktrace.signatures.model import IdentifierSig, SdkSig
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2

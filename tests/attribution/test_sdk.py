@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from leaktrace.attribution.sdk import SdkMatcher, split_target
-from leaktrace.signatures import SignatureSet
-from leaktrace.signatures.schema import SdkSig
+from leaktrace.signatures import SignatureSet, schema
+from leaktrace.signatures.model import SdkSig
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,8 @@ def matcher(signatures: SignatureSet) -> SdkMatcher:
 
 
 def sdk(id_: str, *endpoints: dict[str, object]) -> SdkSig:
-    return SdkSig.model_validate(
+    """A validated entry, as the loader hands it to the matcher."""
+    validated = schema.SdkSig.model_validate(
         {
             "id": id_,
             "name": id_,
@@ -25,6 +26,8 @@ def sdk(id_: str, *endpoints: dict[str, object]) -> SdkSig:
             "examples": {"match": ["x"], "no_match": ["y"]},
         }
     )
+    sig: SdkSig = schema.to_model(validated)
+    return sig
 
 
 def match_id(matcher: SdkMatcher, host: str | None, path: str | None = None) -> str | None:

@@ -11,7 +11,7 @@ from leaktrace.detectors import DetectorSet
 from leaktrace.detectors.engine import Backend, hyperscan_available, hyperscan_error
 from leaktrace.profile import DeviceProfile
 from leaktrace.signatures import SignatureSet, load_signatures
-from leaktrace.signatures.schema import BUILTIN_DETECTED
+from leaktrace.signatures.model import BUILTIN_DETECTED
 from leaktrace.types import Field
 
 _SIGS = load_signatures()

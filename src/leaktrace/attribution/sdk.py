@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from leaktrace.attribution.domains import normalize_host
 from leaktrace.signatures.loader import SignatureSet
-from leaktrace.signatures.schema import Endpoint, SdkSig
+from leaktrace.signatures.model import Endpoint, SdkSig
 
 Headers = Sequence[tuple[str, str]]
 

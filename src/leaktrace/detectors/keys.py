@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from leaktrace.signatures.schema import normalize_key
+from leaktrace.signatures.model import normalize_key
 
 NEAR_WINDOW = 24
 """How many bytes before a match may hold its key, e.g. ``"device_id":"``."""

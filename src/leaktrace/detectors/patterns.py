@@ -15,7 +15,7 @@ from leaktrace.detectors.canonical import canonical_value
 from leaktrace.detectors.engine import ScanEntry
 from leaktrace.detectors.keys import KeyHints, KeysBefore
 from leaktrace.detectors.validators import VALIDATORS, ValidatorSpec
-from leaktrace.signatures.schema import IdentifierSig, PatternSig, normalize_key
+from leaktrace.signatures.model import IdentifierSig, PatternSig, normalize_key
 from leaktrace.types import Detection, Diagnostic, Field
 
 MAX_CANDIDATES = 1000

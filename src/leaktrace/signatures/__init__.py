@@ -8,7 +8,7 @@ from leaktrace.signatures.loader import (
     load_signatures,
     with_user_dirs,
 )
-from leaktrace.signatures.schema import (
+from leaktrace.signatures.model import (
     Confidence,
     Endpoint,
     IdentifierSig,

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from leaktrace.attribution.sdk import SdkMatcher
 from leaktrace.signatures.loader import SignatureSet
-from leaktrace.signatures.schema import Endpoint, SdkSig
+from leaktrace.signatures.schema import Endpoint, SdkSig, to_model
 
 MAX_BYTES = 32 << 20
 MAX_TRACKERS = 10_000
@@ -334,7 +334,7 @@ def _convert_one(
         result.skipped.append(Skipped(name, f"does not make a valid entry: {problem}"))
         return
     # The examples are run by whoever lints the output: keep only those that hold.
-    own = SdkMatcher([sdk])
+    own = SdkMatcher([to_model(sdk)])
     examples = entry["examples"]
     examples["no_match"] = [h for h in examples["no_match"] if own.match(h) is None]
     taken_ids.add(sdk_id)

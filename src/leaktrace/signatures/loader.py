@@ -17,15 +17,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pydantic
-from pydantic import BaseModel, ValidationError
-
 from leaktrace import cache as state_cache
-from leaktrace.signatures import schema
-from leaktrace.signatures.schema import Endpoint, IdentifierSig, SdkSig
+from leaktrace.signatures.model import Endpoint, IdentifierSig, SdkSig
 
 if TYPE_CHECKING:
     import yaml
+    from pydantic import BaseModel
 
 ENV_VAR = "LEAKTRACE_SIGNATURES"
 
@@ -47,7 +44,7 @@ def _safe_loader() -> type[yaml.SafeLoader]:
 # Far deeper than any signature, device or app file needs.
 MAX_YAML_DEPTH = 64
 
-_M = TypeVar("_M", bound=BaseModel)
+_M = TypeVar("_M", bound="BaseModel")
 Loc = tuple[int | str, ...]
 
 
@@ -233,6 +230,8 @@ def display_path(path: Path) -> str:
 
 def validate_document(model: type[_M], doc: YamlDocument) -> tuple[_M | None, list[str]]:
     """Validate a parsed document, turning pydantic errors into located messages."""
+    from pydantic import ValidationError
+
     if not isinstance(doc.data, dict):
         return None, [doc.problem((), "expected a mapping at the top level")]
     try:
@@ -328,6 +327,9 @@ def load_signatures(dirs: Sequence[Path] | None = None) -> SignatureSet:
 
 
 def _load_uncached(roots: Sequence[Path]) -> SignatureSet:
+    # Validation is the one step that needs pydantic: a cached set never imports it.
+    from leaktrace.signatures import schema
+
     problems: list[str] = []
     identifiers: dict[str, tuple[IdentifierSig, YamlDocument]] = {}
     sdks: dict[str, tuple[SdkSig, YamlDocument]] = {}
@@ -336,15 +338,15 @@ def _load_uncached(roots: Sequence[Path]) -> SignatureSet:
             problems.append(f"{display_path(root)}: not a directory")
             continue
         for doc in _documents(root / "identifiers", problems):
-            ident, errs = validate_document(IdentifierSig, doc)
+            ident, errs = validate_document(schema.IdentifierSig, doc)
             problems.extend(errs)
             if ident is not None and _id_matches_file(ident.id, doc, problems):
-                identifiers[ident.id] = (ident, doc)
+                identifiers[ident.id] = (schema.to_model(ident), doc)
         for doc in _documents(root / "sdks", problems):
-            sdk, errs = validate_document(SdkSig, doc)
+            sdk, errs = validate_document(schema.SdkSig, doc)
             problems.extend(errs)
             if sdk is not None and _id_matches_file(sdk.id, doc, problems):
-                sdks[sdk.id] = (sdk, doc)
+                sdks[sdk.id] = (schema.to_model(sdk), doc)
 
     problems.extend(_duplicate_endpoints(sdks.values()))
     problems.extend(_unknown_collects(sdks.values(), identifiers.keys()))
@@ -361,7 +363,7 @@ def _load_uncached(roots: Sequence[Path]) -> SignatureSet:
 
 
 _SET_CACHE_KIND = "signature-set"
-_SET_CACHE_FORMAT = "1"
+_SET_CACHE_FORMAT = "2"  # 2: plain ``model`` records instead of pydantic models
 
 
 def _cache_key(roots: Sequence[Path]) -> str | None:
@@ -377,11 +379,12 @@ def _cache_key(roots: Sequence[Path]) -> str | None:
         _SET_CACHE_FORMAT,
         __version__,
         sys.version,
-        str(pydantic.VERSION),
         hyperscan_version() or "no-hyperscan",
     ]
+    here = Path(__file__)
     try:
-        for source in (Path(__file__), Path(schema.__file__)):
+        # What validation accepts and how it is kept; the entry holds no pydantic object.
+        for source in (here, here.with_name("schema.py"), here.with_name("model.py")):
             parts.append(hashlib.sha256(source.read_bytes()).digest())
         for root in roots:
             if not root.is_dir():

@@ -1,5 +1,8 @@
 """The shape of a signature file, checked once at load time.
 
+What passes is copied into ``model``'s plain classes (``to_model``): the
+pipeline and the cache never hold these pydantic objects.
+
 Signatures are data written by hand, so every mistake a reviewer could miss
 (a regex that matches the empty string, a domain rule with no dot, a pattern
 id that does not say which identifier it belongs to) is rejected here with a
@@ -10,64 +13,31 @@ flood of false positives on real traffic.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Literal
+from dataclasses import fields
+from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     field_validator,
     model_validator,
 )
 
-IdentifierCategory = Literal[
-    "device_identifier", "contact", "location", "financial", "identity", "network", "behaviour"
-]
-SdkCategory = Literal[
-    "analytics",
-    "ads",
-    "push",
-    "crash",
-    "location",
-    "payment",
-    "social",
-    "fingerprint",
-    "attribution",
-    "engagement",
-    "cdp",
-]
+from leaktrace.signatures import model
+from leaktrace.signatures.model import (
+    BUILTIN_DETECTED,
+    IdentifierCategory,
+    SdkCategory,
+    normalize_key,
+)
 
-#: Identifier types found by a dedicated detector rather than by regex
-#: patterns, so an empty ``patterns`` list does not make them profile-only.
-BUILTIN_DETECTED: frozenset[str] = frozenset({"location"})
+__all__ = ["BUILTIN_DETECTED", "IdentifierSig", "SdkSig", "normalize_key", "to_model"]
 
 _ID = r"^[a-z][a-z0-9_]*$"
 _PATTERN_ID = r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$"
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _IPV4 = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
-
-
-def normalize_key(key: str) -> str:
-    """Fold a payload key so ``deviceId``, ``device-id`` and ``$device_id`` compare equal.
-
-    Unicode letters are kept so keys such as ``手机号`` survive folding. The same
-    few keys recur in every message, so short ones are folded once per run.
-    """
-    if len(key) <= _CACHED_KEY_LEN:
-        return _normalize_short(key)
-    return _fold(key)
-
-
-_CACHED_KEY_LEN = 64
-
-
-def _fold(key: str) -> str:
-    return "".join(ch for ch in key.lower() if ch.isalnum())
-
-
-_normalize_short = lru_cache(maxsize=16384)(_fold)
 
 
 class _Strict(BaseModel):
@@ -112,8 +82,6 @@ class PatternSig(_Strict):
     caseless: bool = False
     confidence: Confidence | None = None
 
-    _compiled: re.Pattern[bytes] = PrivateAttr()
-
     @field_validator("regex")
     @classmethod
     def _regex_ok(cls, value: str) -> str:
@@ -141,14 +109,6 @@ class PatternSig(_Strict):
             raise ValueError(f"unknown validator {value!r} (known: {known})")
         return value
 
-    def model_post_init(self, context: object, /) -> None:
-        flags = re.IGNORECASE if self.caseless else 0
-        self._compiled = re.compile(self.regex.encode("ascii"), flags)
-
-    @property
-    def compiled(self) -> re.Pattern[bytes]:
-        return self._compiled
-
 
 class IdentifierSig(_Strict):
     id: str = Field(pattern=_ID)
@@ -160,8 +120,6 @@ class IdentifierSig(_Strict):
     confidence: Confidence
     key_hints: list[str] = Field(default_factory=list)
     examples: IdentifierExamples
-
-    _hints: frozenset[str] = PrivateAttr()
 
     @field_validator("key_hints")
     @classmethod
@@ -185,14 +143,6 @@ class IdentifierSig(_Strict):
         if not self.patterns and self.id not in BUILTIN_DETECTED and self.examples.device is None:
             raise ValueError("examples.device is required when patterns is empty")
         return self
-
-    def model_post_init(self, context: object, /) -> None:
-        self._hints = frozenset(normalize_key(h) for h in self.key_hints)
-
-    @property
-    def hints(self) -> frozenset[str]:
-        """Key hints, already normalised."""
-        return self._hints
 
 
 class HeaderRule(_Strict):
@@ -269,11 +219,6 @@ class Endpoint(_Strict):
             raise ValueError("query needs a path")
         return self
 
-    @property
-    def narrowed(self) -> bool:
-        """True when the rule also looks at the request, not just the host."""
-        return self.path is not None or self.header is not None
-
 
 class Vendor(_Strict):
     name: str = Field(min_length=1)
@@ -303,4 +248,15 @@ def _check_regex(value: str) -> str:
         re.compile(value)
     except re.error as exc:
         raise ValueError(f"regex does not compile: {exc}") from exc
+    return value
+
+
+def to_model(value: Any) -> Any:
+    """The pipeline's copy of a validated value: ``model``'s class of the same name,
+    built from the same fields (lists copied, nested records converted)."""
+    if isinstance(value, BaseModel):
+        cls = getattr(model, type(value).__name__)
+        return cls(**{f.name: to_model(getattr(value, f.name)) for f in fields(cls) if f.init})
+    if isinstance(value, list):
+        return [to_model(item) for item in value]
     return value
