@@ -7,6 +7,7 @@ import hashlib
 import os
 import pickle
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,33 @@ def test_any_change_to_the_files_is_a_miss(
         assert "jpush" not in second.sdks and "jpush" in first.sdks
     load_signatures(roots)
     assert len(builds) == 2  # the new state is cached in turn
+
+
+@pytest.mark.parametrize("racy_window", [True, False])
+def test_a_same_size_edit_with_its_mtime_set_back_is_a_miss(
+    cache_dir: Path,
+    builds: list[list[Path]],
+    catalogue: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    racy_window: bool,
+) -> None:
+    """What size and mtime miss (an editor or a sync tool restoring the mtime), the
+    ctime still shows; a file changed within the last seconds is hashed as well."""
+    if not racy_window:
+        monkeypatch.setattr(loader, "_RACY_NS", 0)  # judged by its status alone
+    load_signatures([catalogue])
+    sdk_file = catalogue / "sdks" / "umeng.yaml"
+    info = sdk_file.stat()
+    text = sdk_file.read_text(encoding="utf-8")
+    edited = text.replace("name: Umeng+", "name: XUmeng", 1)
+    assert len(edited.encode()) == info.st_size and edited != text
+    time.sleep(0.05)  # past the timestamp tick of the copy that made the file
+    sdk_file.write_text(edited, encoding="utf-8")
+    os.utime(sdk_file, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert sdk_file.stat().st_mtime_ns == info.st_mtime_ns
+    second = load_signatures([catalogue])
+    assert len(builds) == 2
+    assert second.sdks["umeng"].name.startswith("X")
 
 
 def _planted(folder: Path, key: str, marker: Path) -> Path:

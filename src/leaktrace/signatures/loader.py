@@ -11,6 +11,7 @@ import hashlib
 import os
 import pickle
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -362,14 +363,22 @@ def _load_uncached(roots: Sequence[Path]) -> SignatureSet:
     )
 
 
+_RACY_NS = 2_000_000_000  # a file changed this recently is hashed as well
 _SET_CACHE_KIND = "signature-set"
 _SET_CACHE_FORMAT = "2"  # 2: plain ``model`` records instead of pydantic models
 
 
 def _cache_key(roots: Sequence[Path]) -> str | None:
-    """A digest of every file loading would read (name, size, mtime, contents) and of
-    the code and versions that shape the result; None when the set is not cacheable
-    (a missing root or an unreadable file: loading reports those).
+    """A digest of every file loading would read and of the code and versions that
+    shape the result; None when the set is not cacheable (a missing root or an
+    unreadable file: loading reports those).
+
+    A signature file counts by its name and status, as git's index and Python's
+    bytecode cache judge files: size, mtime, and the ctime no tool can set back,
+    with inode and device. Reading and hashing the bundled files took 10 ms of
+    every start. A file changed so recently that another write in the same
+    timestamp tick could follow unseen (timestamps advance in ticks of a few ms)
+    is also hashed, as git re-reads its "racily clean" entries.
     """
     from leaktrace import __version__
     from leaktrace.detectors.engine import hyperscan_version
@@ -382,6 +391,7 @@ def _cache_key(roots: Sequence[Path]) -> str | None:
         hyperscan_version() or "no-hyperscan",
     ]
     here = Path(__file__)
+    now = time.time_ns()
     try:
         # What validation accepts and how it is kept; the entry holds no pydantic object.
         for source in (here, here.with_name("schema.py"), here.with_name("model.py")):
@@ -397,9 +407,10 @@ def _cache_key(roots: Sequence[Path]) -> str | None:
                     continue
                 for path in sorted(folder.glob("*.yaml")):
                     info = path.stat()
-                    data = path.read_bytes()
                     parts += [path.name, str(info.st_size), str(info.st_mtime_ns)]
-                    parts.append(hashlib.sha256(data).digest())
+                    parts += [str(info.st_ctime_ns), str(info.st_ino), str(info.st_dev)]
+                    if now - max(info.st_mtime_ns, info.st_ctime_ns) < _RACY_NS:
+                        parts.append(hashlib.sha256(path.read_bytes()).digest())
     except OSError:
         return None
     return state_cache.make_key(*parts)
