@@ -36,13 +36,13 @@ class CountingWalk:
         self.real = real
         self.taken = 0
 
-    def pcap(self, *args: object) -> tuple[int, int, int, int]:
-        result: tuple[int, int, int, int] = self.real.pcap(*args)  # type: ignore[attr-defined]
+    def pcap(self, *args: object) -> tuple[int, int, int, int, int]:
+        result: tuple[int, int, int, int, int] = self.real.pcap(*args)  # type: ignore[attr-defined]
         self.taken += result[1] - args[2]  # type: ignore[operator]
         return result
 
-    def pcapng(self, *args: object) -> tuple[int, int, float, int]:
-        result: tuple[int, int, float, int] = self.real.pcapng(*args)  # type: ignore[attr-defined]
+    def pcapng(self, *args: object) -> tuple[int, int, float, int, int]:
+        result: tuple[int, int, float, int, int] = self.real.pcapng(*args)  # type: ignore[attr-defined]
         self.taken += result[1] - args[2]  # type: ignore[operator]
         return result
 
@@ -84,3 +84,25 @@ def test_native_skim_gives_the_same_messages(
     assert native == python
     if path.name in ("demo.pcap", "multi_if.pcapng"):
         assert walk.taken > 0, "this capture has frames for the native walk to take"
+
+
+@NATIVE
+@pytest.mark.parametrize("partition", [(0, 2), (1, 2)])
+def test_frames_the_native_walk_judged_are_not_judged_again(
+    partition: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a partitioned read the walk says whether the frame it stopped at is this
+    worker's; only frames it could not judge (not plain IPv4 TCP/UDP, or cut off by
+    a buffer end or a progress report) take the Python check. The demo capture's
+    frames are all plain IPv4."""
+    judged: list[int] = []
+    real = capture._Owners.of_frame
+
+    def counting(self: capture._Owners, linktype: int, data: bytes | memoryview) -> str:
+        judged.append(1)
+        return real(self, linktype, data)
+
+    monkeypatch.setattr(capture._Owners, "of_frame", counting)
+    messages = [m for m in CaptureSource(ROOT / "captures" / "demo.pcap", partition=partition)]
+    assert messages
+    assert judged == []

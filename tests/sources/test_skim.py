@@ -207,7 +207,7 @@ def test_walk_on_any_bytes_stays_in_the_buffer(
 ) -> None:
     """Records it takes end inside the buffer; it takes nothing it cannot account."""
     assert skim.NATIVE is not None
-    end, index, _, count = skim.NATIVE.pcap(
+    end, index, _, count, owned = skim.NATIVE.pcap(
         buf, pos, 0, -1, 262_144, big_endian, 1e-6, 86_400, linktype, ({}, {}, {}, partition), 0,
         10, 1000,
     )  # fmt: skip
@@ -220,6 +220,53 @@ def test_walk_on_any_bytes_stays_in_the_buffer(
         (incl,) = struct.unpack_from(order + "I", buf, at + 8)
         at += 16 + incl
     assert at == end
+    if owned:  # a verdict only on a whole record, read with an empty flow table
+        (incl,) = struct.unpack_from(order + "I", buf, end + 8)
+        assert end + 16 + incl <= len(buf)
+        assert (
+            partition is None
+            or capture._Owners(*partition).of_frame(linktype, buf[end + 16 : end + 16 + incl])
+            == "mine"
+        )
+
+
+@NATIVE
+@given(
+    linktype=st.sampled_from([1, 101, 228]),
+    ether_type=st.sampled_from([b"\x08\x00", b"\x86\xdd"]),
+    version_ihl=st.sampled_from([0x45, 0x46, 0x65]),
+    proto=st.sampled_from([6, 17, 1]),
+    frag=st.sampled_from([b"\x00\x00", b"\x40\x00", b"\x20\x00", b"\x00\x10"]),
+    addrs=st.binary(min_size=8, max_size=8),
+    ports=st.sampled_from([(53, 40000), (40000, 53), (443, 40001)])
+    | st.tuples(st.integers(0, 65535), st.integers(0, 65535)),
+    rest=st.binary(max_size=40),
+    partition=st.sampled_from([(0, 2), (1, 2), (2, 3)]),
+)
+def test_the_walks_verdict_on_a_frame_is_the_python_one(
+    linktype: int,
+    ether_type: bytes,
+    version_ihl: int,
+    proto: int,
+    frag: bytes,
+    addrs: bytes,
+    ports: tuple[int, int],
+    rest: bytes,
+    partition: tuple[int, int],
+) -> None:
+    """A frame the walk drops is another worker's, one it calls owned is this worker's
+    (the capture source then skips its own check), any other is left to that check."""
+    assert skim.NATIVE is not None
+    ip = bytes([version_ihl, 0]) + b"\x00\x28\x00\x00" + frag + bytes([64, proto, 0, 0])
+    ip += addrs + struct.pack(">HH", *ports) + rest
+    data = (b"\x02" * 12 + ether_type + ip) if linktype == 1 else ip
+    record = struct.pack("<IIII", 1, 0, len(data), len(data)) + data
+    _, index, _, _, owned = skim.NATIVE.pcap(
+        record, 0, 0, -1, 262_144, False, 1e-6, 86_400, linktype, ({}, {}, {}, partition), 0,
+        10, 1000,
+    )  # fmt: skip
+    verdict = capture._Owners(*partition).of_frame(linktype, data)
+    assert (index, owned) == {"foreign": (1, 0), "mine": (0, 1), "unknown": (0, 0)}[verdict]
 
 
 @NATIVE

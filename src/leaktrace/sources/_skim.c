@@ -182,7 +182,11 @@ static int add_long(PyObject *obj, PyObject *name, long long delta)
     return get_long(obj, name, &now) < 0 ? -1 : set_long(obj, name, now + delta);
 }
 
-enum { NOT_MINE = 0, TAKEN = 1, LEFT = 2 };
+/* NOT_MINE: Python must read the frame and judge whose it is; TAKEN: settled here;
+   LEFT: a frame of a flow in this worker's table that Python must handle; OWNED: a
+   plain IPv4 TCP/UDP frame this worker keeps (no other worker's flow, or DNS), which
+   Python need not judge again. */
+enum { NOT_MINE = 0, TAKEN = 1, LEFT = 2, OWNED = 3 };
 
 /* Where the TCP payload of an option-less Ethernet/IPv4 frame of at least 54
    bytes starts and ends; 0, or -1 when Python must read the frame (a
@@ -454,30 +458,31 @@ static int take_frame(Tables *t, long linktype, const unsigned char *d, Py_ssize
     Slot *slot = locate(t, ip, ethernet);
     if (slot == NULL)
         return -1;
-    if (ethernet && len >= 54) {
-        switch (slot->where) {
-        case IN_BULK:
-            return take_segment(t, slot, 1, d, len, ts, frame);
-        case IN_ACKS:
-            return take_segment(t, slot, 0, d, len, ts, frame);
-        case IN_CLOSED:
-            return take_closed(t, d, len);
-        }
-    }
+    /* The frames capture._Owners.of_frame judges from their header bytes. */
     int proto = ip[9];
-    if (slot->foreign && (proto == 6 || proto == 17) && !(ip[6] & 0x3F) && !ip[7])
-        return TAKEN; /* another worker's frame */
+    int plain = (proto == 6 || proto == 17) && !(ip[6] & 0x3F) && !ip[7];
+    if (ethernet && len >= 54 && slot->where != IN_NONE) {
+        int took = slot->where == IN_CLOSED
+                       ? take_closed(t, d, len)
+                       : take_segment(t, slot, slot->where == IN_BULK, d, len, ts, frame);
+        return took == LEFT && plain ? OWNED : took; /* a flow of this worker's table */
+    }
+    if (plain)
+        return slot->foreign ? TAKEN /* another worker's frame */ : OWNED;
     return NOT_MINE;
 }
 
 PyDoc_STRVAR(pcap_doc,
 "pcap(buf, pos, index, prev_sec, limit, big_endian, scale, max_jump, linktype,\n"
-"     tables, count, next_sweep, stop_index) -> (pos, index, prev_sec, count)\n"
+"     tables, count, next_sweep, stop_index) -> (pos, index, prev_sec, count, owned)\n"
 "\n"
 "Take the classic-pcap records from buf[pos] on that need no Python work (see\n"
 "the module source); stop before the first one that does, or before frame\n"
 "stop_index. prev_sec is -1 when no record was read yet; tables is\n"
-"(bulk, client_acks, closed_raw, (partition index, count) or None).");
+"(bulk, client_acks, closed_raw, (partition index, count) or None). owned is\n"
+"1 when the record it stopped at is known to be this worker's frame: its\n"
+"flow is in the tables, or it is a plain IPv4 TCP/UDP frame that the partition\n"
+"(or DNS) gives to this worker.");
 
 static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -510,6 +515,7 @@ static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (pos < 0)
         pos = n; /* nothing to take */
 
+    int owned = 0;
     Py_INCREF(buf); /* a dict lookup may run Python code; keep the buffer alive */
     while (index + 1 < stop_index && pos <= n - RECORD_HEADER) {
         const unsigned char *h = b + pos;
@@ -529,8 +535,10 @@ static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nar
             Py_DECREF(buf);
             return NULL;
         }
-        if (took != TAKEN)
+        if (took != TAKEN) {
+            owned = took == OWNED;
             break;
+        }
         index += 1;
         prev_sec = sec;
         pos += RECORD_HEADER + (Py_ssize_t)incl;
@@ -538,7 +546,7 @@ static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_DECREF(buf);
     if (release_all(&t) < 0)
         return NULL;
-    return Py_BuildValue("(nLLL)", pos, index, prev_sec, t.count);
+    return Py_BuildValue("(nLLLi)", pos, index, prev_sec, t.count, owned);
 }
 
 #define BT_EPB 6
@@ -546,7 +554,7 @@ static PyObject *skim_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nar
 
 PyDoc_STRVAR(pcapng_doc,
 "pcapng(buf, pos, index, last_ts, big_endian, interfaces, max_block,\n"
-"       tables, count, next_sweep, stop_index) -> (pos, index, last_ts, count)\n"
+"       tables, count, next_sweep, stop_index) -> (pos, index, last_ts, count, owned)\n"
 "\n"
 "The same for the Enhanced Packet Blocks of a pcapng section from buf[pos] on;\n"
 "interfaces is a tuple of (linktype, ticks per second, offset seconds) per\n"
@@ -582,6 +590,7 @@ static PyObject *skim_pcapng(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (pos < 0)
         pos = n;
 
+    int owned = 0;
     Py_INCREF(buf);
     Py_INCREF(ifaces);
     PyObject *result = NULL;
@@ -610,14 +619,16 @@ static PyObject *skim_pcapng(PyObject *self, PyObject *const *args, Py_ssize_t n
         int took = take_frame(&t, linktype, h + EPB_HEADER, (Py_ssize_t)caplen, ts, index + 1);
         if (took < 0)
             goto out;
-        if (took != TAKEN)
+        if (took != TAKEN) {
+            owned = took == OWNED;
             break;
+        }
         index += 1;
         last_ts = ts;
         pos += (Py_ssize_t)blen;
     }
     if (release_all(&t) == 0)
-        result = Py_BuildValue("(nLdL)", pos, index, last_ts, t.count);
+        result = Py_BuildValue("(nLdLi)", pos, index, last_ts, t.count, owned);
 out:
     release_all(&t);
     Py_DECREF(ifaces);

@@ -17,7 +17,7 @@ def pcap(
     next_sweep: int,
     stop_index: int,
     /,
-) -> tuple[int, int, int, int]: ...
+) -> tuple[int, int, int, int, int]: ...
 def pcapng(
     buf: bytes,
     pos: int,
@@ -31,4 +31,4 @@ def pcapng(
     next_sweep: int,
     stop_index: int,
     /,
-) -> tuple[int, int, float, int]: ...
+) -> tuple[int, int, float, int, int]: ...

@@ -230,7 +230,10 @@ class CaptureSource:
                         for event in events:
                             yield from self._dispatch(event, origin)
                         continue
-            owner = _MINE if owners is None else owners.of_frame(frame.linktype, data)
+            if owners is None or (walk is not None and frame.offset == walk.owned_offset):
+                owner = _MINE  # no partition, or the native walk found the frame to be ours
+            else:
+                owner = owners.of_frame(frame.linktype, data)
             if owner is _FOREIGN:
                 continue  # another worker's flow, recognised without decoding the frame
             pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)

@@ -30,7 +30,7 @@ class Skim(Protocol):
     Given the buffer, the position of a record and the reader's state, it takes
     as many records as it can handle without a ``Frame`` and returns the
     position, frame count and time state after them; records it leaves are
-    read as usual.
+    read as usual. ``base`` is the file offset of ``buf[0]``.
     """
 
     def pcap(
@@ -44,6 +44,7 @@ class Skim(Protocol):
         scale: float,
         max_jump: int,
         linktype: int,
+        base: int,
     ) -> tuple[int, int, int]:
         """Classic pcap; ``prev_sec`` is the last record's seconds, or -1."""
         ...
@@ -57,6 +58,7 @@ class Skim(Protocol):
         big_endian: bool,
         interfaces: tuple[tuple[int, float, float], ...],
         max_block: int,
+        base: int,
     ) -> tuple[int, int, float]:
         """pcapng Enhanced Packet Blocks; ``interfaces`` are (linktype, units, offset)."""
         ...
@@ -292,6 +294,7 @@ class CaptureReader:
                         scale,
                         MAX_JUMP,
                         linktype,
+                        base,
                     )
                     if last >= 0:
                         prev_sec = last
@@ -420,7 +423,7 @@ class CaptureReader:
             while True:
                 if skim is not None and pos + 12 <= n:
                     pos, index, last_ts = skim.pcapng(
-                        buf, pos, index, last_ts, endian == ">", ifaces, MAX_BLOCK
+                        buf, pos, index, last_ts, endian == ">", ifaces, MAX_BLOCK, base
                     )
                 if pos + 12 > n:
                     buf = self._refill(f, buf, pos, 12)

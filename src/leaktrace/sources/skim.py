@@ -29,9 +29,13 @@ __all__ = ["NATIVE", "Skimmer"]
 class Skimmer:
     """One capture read's walk: the flow table it accounts to, the partition
     (index, count) whose other workers' frames it drops, and the frame it must
-    stop before (a progress report)."""
+    stop before (a progress report).
 
-    __slots__ = ("_native", "_table", "_tables", "frames", "stop_index")
+    ``owned_offset`` is the file offset of the record the last call stopped at
+    when the walk found it to be this worker's frame, so that the capture
+    source need not judge it again (-1 otherwise)."""
+
+    __slots__ = ("_native", "_table", "_tables", "frames", "owned_offset", "stop_index")
 
     def __init__(
         self, native: ModuleType, table: FlowTable, partition: tuple[int, int] | None
@@ -41,6 +45,7 @@ class Skimmer:
         self._tables = (table.bulk, table.client_acks, table.closed_raw, partition)
         self.frames = 0  # frames read so far, taken or not
         self.stop_index = 1 << 62
+        self.owned_offset = -1
 
     def pcap(
         self,
@@ -53,13 +58,16 @@ class Skimmer:
         scale: float,
         max_jump: int,
         linktype: int,
+        base: int,
     ) -> tuple[int, int, int]:
+        """``base`` is the file offset of ``buf[0]``."""
         table = self._table
-        pos, index, prev_sec, table._count = self._native.pcap(
+        pos, index, prev_sec, table._count, owned = self._native.pcap(
             buf, pos, index, prev_sec, limit, big_endian, scale, max_jump, linktype,
             self._tables, table._count, table._next_sweep_count, self.stop_index,
         )  # fmt: skip
         self.frames = index
+        self.owned_offset = base + pos if owned else -1
         return pos, index, prev_sec
 
     def pcapng(
@@ -71,11 +79,13 @@ class Skimmer:
         big_endian: bool,
         interfaces: tuple[tuple[int, float, float], ...],
         max_block: int,
+        base: int,
     ) -> tuple[int, int, float]:
         table = self._table
-        pos, index, last_ts, table._count = self._native.pcapng(
+        pos, index, last_ts, table._count, owned = self._native.pcapng(
             buf, pos, index, last_ts, big_endian, interfaces, max_block,
             self._tables, table._count, table._next_sweep_count, self.stop_index,
         )  # fmt: skip
         self.frames = index
+        self.owned_offset = base + pos if owned else -1
         return pos, index, last_ts
