@@ -141,14 +141,22 @@ def test_each_flow_is_analyzed_by_exactly_one_partition(
     assert merge_coverage([p.coverage for p in parts]) == whole.coverage
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize(("jobs", "batch"), [(1, 0), (2, 1), (2, 7), (2, parallel.SPILL_BATCH)])
 def test_findings_not_kept_still_reach_the_sink(
-    config: PipelineConfig, synthetic: tuple[Path, dict[str, object]], jobs: int
+    config: PipelineConfig,
+    synthetic: tuple[Path, dict[str, object]],
+    jobs: int,
+    batch: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """keep_findings=False: every finding streams to on_finding (from the workers' spill
-    files when parallel), none is held in the result, the summary still counts them."""
+    files, written in batches, when parallel), none is held in the result, the summary
+    still counts them."""
     path, _ = synthetic
+    if batch:
+        monkeypatch.setattr(parallel, "SPILL_BATCH", batch)  # forked workers inherit it
     kept = analyze_capture(path, config, jobs=1)
+    assert len(kept.findings) > 2 * batch or batch == parallel.SPILL_BATCH
     streamed: list[Finding] = []
     result = analyze_capture(
         path, config, jobs=jobs, on_finding=streamed.append, keep_findings=False
