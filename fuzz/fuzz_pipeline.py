@@ -7,11 +7,11 @@ from _harness import Slicer, fuzz_main, instrumented
 with instrumented():
     from leaktrace.detectors import DetectorSet
     from leaktrace.pipeline import Pipeline, PipelineConfig
-    from leaktrace.profile import DeviceProfile
+    from leaktrace.profile import parse_device
     from leaktrace.testing import http_message
     from leaktrace.types import Field
 
-_DEVICE = DeviceProfile.model_validate(
+_DEVICE = parse_device(
     {
         "imei": "868915034726190",
         "phone": "13867452109",

@@ -111,61 +111,66 @@ def test_analyze_loads_only_what_the_capture_needs(tmp_path: Path) -> None:
     assert len(out.read_text(encoding="utf-8").splitlines()) == 5  # the demo's findings
 
 
-def test_a_run_without_device_or_app_file_never_imports_pydantic(tmp_path: Path) -> None:
-    """Importing pydantic and building its validators took longer than the rest of a
-    start-up; it is imported only to validate a file: a signature set that is not in
-    the cache yet, a device or an app file."""
-    bare = tmp_path / "demo.pcap"
-    shutil.copyfile(DEMO, bare)  # no device.yaml or app.yaml beside it
-    out = tmp_path / "findings.jsonl"
-    code = (
+def _analyze_code(capture: Path, out: Path) -> str:
+    return (
         "import sys\n"
         "from leaktrace.cli import app\n"
-        f"sys.argv = ['leaktrace', 'analyze', {str(bare)!r}, '--quiet', '--out', {str(out)!r}]\n"
+        f"sys.argv = ['leaktrace', 'analyze', {str(capture)!r}, '--quiet', '--out', {str(out)!r}]\n"
         "try:\n"
         "    app()\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
     )
-    env = {**os.environ, "LEAKTRACE_CACHE_DIR": str(tmp_path / "cache")}
-    validating = ("pydantic", "leaktrace.signatures.schema")
-    assert _loaded_after(code, validating, env) == sorted(validating)  # an empty cache
-    first = out.read_text(encoding="utf-8")
-    assert _loaded_after(code, validating, env) == []  # the set now comes from the cache
-    assert out.read_text(encoding="utf-8") == first
-    assert len(first.splitlines()) == 4  # the demo's fifth finding needs its device file
 
 
-def _models_built_after_analyze(capture: Path) -> list[bool]:
-    """Whether the declaration and device models were built (validators made) in a run."""
-    code = (
-        "import sys\n"
-        "from leaktrace.cli import app\n"
-        f"sys.argv = ['leaktrace', 'analyze', {str(capture)!r}, '--quiet', '--format', 'jsonl']\n"
-        "try:\n"
-        "    app()\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        "from leaktrace.declaration import AppDeclaration\n"
-        "from leaktrace.profile import DeviceProfile\n"
-        "print([AppDeclaration.__pydantic_complete__, DeviceProfile.__pydantic_complete__])\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO
-    )
-    assert done.returncode == 0, done.stderr
-    built: list[bool] = json.loads(done.stdout.strip().splitlines()[-1].lower())
-    return built
+# What only validating a file needs: YAML, pydantic and the schemas.
+VALIDATING = (
+    "pydantic",
+    "yaml",
+    "leaktrace.signatures.schema",
+    "leaktrace.profile_schema",
+    "leaktrace.declaration_schema",
+)
 
 
-def test_declaration_and_device_models_are_built_only_for_files_that_need_them(
-    tmp_path: Path,
+@pytest.mark.parametrize("sidecars", [False, True], ids=["bare", "device+app"])
+def test_a_run_with_files_read_before_never_imports_pydantic(
+    tmp_path: Path, sidecars: bool
 ) -> None:
-    """Building them costs a tenth of a start-up (and pydantic's plugin scan with it)."""
-    bare = tmp_path / "demo.pcap"
-    shutil.copyfile(DEMO, bare)  # no device.yaml or app.yaml beside it
-    assert _models_built_after_analyze(bare) == [False, False]
-    assert _models_built_after_analyze(DEMO) == [True, True]  # its sidecars are read
+    """Importing pydantic and YAML and building validators took longer than the rest of
+    a start-up; they are loaded only to validate a file not seen before: a signature
+    set, a device or an app file. Later runs read what it validated to from the cache."""
+    capture = tmp_path / "demo.pcap"
+    shutil.copyfile(DEMO, capture)
+    if sidecars:  # device.yaml and app.yaml beside the capture, as the demo has them
+        for name in ("device.yaml", "app.yaml"):
+            shutil.copyfile(DEMO.parent / name, tmp_path / name)
+    out = tmp_path / "findings.jsonl"
+    code = _analyze_code(capture, out)
+    env = {**os.environ, "LEAKTRACE_CACHE_DIR": str(tmp_path / "cache")}
+    cold = ["pydantic", "yaml", "leaktrace.signatures.schema"]
+    if sidecars:
+        cold += ["leaktrace.profile_schema", "leaktrace.declaration_schema"]
+    assert _loaded_after(code, VALIDATING, env) == sorted(cold)  # an empty cache
+    first = out.read_text(encoding="utf-8")
+    assert _loaded_after(code, VALIDATING, env) == []  # everything from the cache
+    assert out.read_text(encoding="utf-8") == first
+    # The demo's fifth finding needs its device file.
+    assert len(first.splitlines()) == (5 if sidecars else 4)
+
+
+def test_an_edited_device_file_is_validated_again(tmp_path: Path) -> None:
+    capture = tmp_path / "demo.pcap"
+    shutil.copyfile(DEMO, capture)
+    device = tmp_path / "device.yaml"
+    shutil.copyfile(DEMO.parent / "device.yaml", device)
+    out = tmp_path / "findings.jsonl"
+    code = _analyze_code(capture, out)
+    env = {**os.environ, "LEAKTRACE_CACHE_DIR": str(tmp_path / "cache")}
+    assert "leaktrace.profile_schema" in _loaded_after(code, VALIDATING, env)
+    assert _loaded_after(code, VALIDATING, env) == []
+    device.write_text(device.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert _loaded_after(code, VALIDATING, env) == ["leaktrace.profile_schema", "pydantic", "yaml"]
 
 
 def test_http2_and_quic_parsers_load_on_first_use() -> None:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 from functools import cache
 
-from leaktrace.declaration import AppDeclaration
+from leaktrace.declaration import AppDeclaration, parse_declaration
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.signatures.loader import SignatureSet, load_signatures
 from leaktrace.testing import http_message
@@ -22,9 +22,7 @@ from leaktrace.types import (
 )
 
 IMEI = "868915034726190"
-APP = AppDeclaration.model_validate(
-    {"app": {"id": "com.example.shop"}, "first_party": ["example.com"]}
-)
+APP = parse_declaration({"app": {"id": "com.example.shop"}, "first_party": ["example.com"]})
 
 
 @cache

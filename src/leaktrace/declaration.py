@@ -2,30 +2,22 @@
 
 Attribution needs only the first-party domains; the policy stage judges the
 traffic against the rest (``collects``, ``shares``, the consent point, device
-identifier scope, frequency limits). Everything is validated at load time so a
-bad declaration fails naming the file, line and field, rather than half-way
-through an analysis, or worse, quietly judging against a list it misread.
+identifier scope, frequency limits). Everything is validated at load time
+(``declaration_schema``) so a bad declaration fails naming the file, line and
+field, rather than half-way through an analysis, or worse, quietly judging
+against a list it misread. What passes is kept as the plain records below,
+and in the per-user cache, so that a run reading a declaration it has read
+before imports neither YAML nor pydantic.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal, TypeAlias
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-
-from leaktrace.signatures.loader import SignatureError, read_yaml
+from leaktrace import configcache
 
 #: Identifiers that name the handset or SIM for good (research C5, C6): a reset
 #: or reinstall does not change them, which is why "not needed" must be stated.
@@ -36,144 +28,79 @@ DEVICE_ID_TYPES: frozenset[str] = frozenset(
 AppState = Literal["any", "background", "foreground"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+class DeclarationError(ValueError):
+    """A declaration file that cannot be used; the message names file, line and field."""
 
 
-class AppInfo(_Strict):
-    id: str = Field(min_length=1)
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    id: str
     name: str | None = None
 
 
-class CollectedItem(_Strict):
-    type: str = Field(min_length=1)
+@dataclass(frozen=True, slots=True)
+class CollectedItem:
+    type: str
     purpose: str | None = None
 
 
-class SharedItem(_Strict):
-    party: str = Field(min_length=1)  # SDK id, or a domain the receiving hosts belong to
+@dataclass(frozen=True, slots=True)
+class SharedItem:
+    party: str  # SDK id, or a domain the receiving hosts belong to (folded)
     company: str | None = None
-    types: list[str] = Field(default_factory=list)
+    types: list[str] = field(default_factory=list)
     purpose: str | None = None
 
-    @field_validator("party")
-    @classmethod
-    def _fold(cls, value: str) -> str:
-        return value.strip().lower().rstrip(".").removeprefix("*.")
 
-
-class ConsentEvent(_Strict):
+@dataclass(frozen=True, slots=True)
+class ConsentEvent:
     """Consent is the first timeline event of this name (a harness or proxy mark)."""
 
-    event: str = Field(min_length=1)
+    event: str
 
 
-class ConsentUrl(_Strict):
+@dataclass(frozen=True, slots=True)
+class ConsentUrl:
     """Consent is the first request whose URL matches this regular expression."""
 
-    url: str = Field(min_length=1)
-
-    @field_validator("url")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"regex does not compile: {exc}") from exc
-        return value
+    url: str
 
 
-class ConsentAt(_Strict):
+@dataclass(frozen=True, slots=True)
+class ConsentAt:
     """Consent at a fixed time: epoch seconds, or an ISO 8601 time with its offset."""
 
     at: float | datetime
-
-    @field_validator("at")
-    @classmethod
-    def _aware(cls, value: float | datetime) -> float | datetime:
-        if isinstance(value, datetime) and value.tzinfo is None:
-            raise ValueError("a time needs its UTC offset, e.g. 2026-01-05T10:00:00+08:00")
-        return value
 
     @property
     def ts(self) -> float:
         return self.at.timestamp() if isinstance(self.at, datetime) else float(self.at)
 
 
-def _consent_form(value: object) -> str | None:
-    if isinstance(value, BaseModel):
-        return type(value).__name__
-    if isinstance(value, dict):
-        forms = [key for key in ("event", "url", "at") if key in value]
-        if len(forms) == 1:
-            return forms[0]
-    return None
+Consent: TypeAlias = ConsentEvent | ConsentUrl | ConsentAt
 
 
-Consent = Annotated[
-    Annotated[ConsentEvent, Tag("event")]
-    | Annotated[ConsentUrl, Tag("url")]
-    | Annotated[ConsentAt, Tag("at")]
-    | Annotated[ConsentEvent, Tag("ConsentEvent")]
-    | Annotated[ConsentUrl, Tag("ConsentUrl")]
-    | Annotated[ConsentAt, Tag("ConsentAt")],
-    Discriminator(
-        _consent_form,
-        custom_error_type="consent_form",
-        custom_error_message="expected one of {event: NAME}, {url: REGEX}, {at: TIME}",
-    ),
-]
-
-
-class FrequencyLimit(_Strict):
+@dataclass(frozen=True, slots=True)
+class FrequencyLimit:
     """At most ``max`` messages carrying ``type`` to one party within any ``per_s`` seconds."""
 
-    type: str = Field(min_length=1)
-    max: int = Field(ge=1)
-    per_s: float = Field(gt=0)
+    type: str
+    max: int
+    per_s: float
     party: str | None = None  # one SDK id or domain; every party when absent
     state: AppState = "any"
 
 
-class AppDeclaration(_Strict):
+@dataclass(frozen=True, slots=True)
+class AppDeclaration:
     app: AppInfo
-    first_party: list[str] = Field(default_factory=list)
-    collects: list[CollectedItem] = Field(default_factory=list)
-    shares: list[SharedItem] = Field(default_factory=list)
+    first_party: list[str] = field(default_factory=list)
+    collects: list[CollectedItem] = field(default_factory=list)
+    shares: list[SharedItem] = field(default_factory=list)
     consent: Consent | None = None
     #: false: no device identifier is needed; a list: only these are; absent: not stated
     needs_device_ids: bool | list[str] | None = None
     frequency: list[FrequencyLimit] | None = None
-
-    @field_validator("needs_device_ids")
-    @classmethod
-    def _device_ids(cls, value: bool | list[str] | None) -> bool | list[str] | None:
-        if isinstance(value, list):
-            unknown = sorted(set(value) - DEVICE_ID_TYPES)
-            if unknown:
-                known = ", ".join(sorted(DEVICE_ID_TYPES))
-                raise ValueError(f"{', '.join(unknown)} not a device identifier ({known})")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> AppDeclaration:
-        allowed = self.allowed_device_ids
-        if allowed is None:
-            return self
-        for index, item in enumerate(self.collects):
-            if item.type in DEVICE_ID_TYPES and item.type not in allowed:
-                raise ValueError(
-                    f"collects[{index}].type {item.type} is a device identifier "
-                    "that needs_device_ids rules out"
-                )
-        for index, share in enumerate(self.shares):
-            for kind in share.types:
-                if kind in DEVICE_ID_TYPES and kind not in allowed:
-                    raise ValueError(
-                        f"shares[{index}].types {kind} is a device identifier "
-                        "that needs_device_ids rules out"
-                    )
-        return self
 
     @property
     def allowed_device_ids(self) -> frozenset[str] | None:
@@ -189,65 +116,20 @@ class AppDeclaration(_Strict):
         return frozenset(item.type for item in self.collects)
 
 
-class DeclarationError(ValueError):
-    """A declaration file that cannot be used; the message names file, line and field."""
-
-
-_CONSENT_TAGS = frozenset({"event", "url", "at", "ConsentEvent", "ConsentUrl", "ConsentAt"})
-
-
 def load_declaration(path: str | Path) -> AppDeclaration:
-    path = Path(path)
-    try:
-        doc = read_yaml(path)
-    except SignatureError as exc:
-        raise DeclarationError("\n".join(exc.problems)) from exc
-    if not isinstance(doc.data, dict):
-        raise DeclarationError(doc.problem((), "expected a mapping at the top level"))
-    problems = [doc.problem(loc, msg) for loc, msg in _scope_problems(doc.data)]
-    if problems:
-        raise DeclarationError("\n".join(problems))
-    try:
-        return AppDeclaration.model_validate(doc.data)
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            loc = _clean_loc(tuple(p for p in err["loc"] if isinstance(p, int | str)))
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(doc.problem(loc, msg[:1].lower() + msg[1:]))
-        raise DeclarationError("\n".join(problems)) from exc
+    """Read and validate ``app.yaml``; raises ``DeclarationError`` naming file, line and field."""
+    return configcache.load_validated("declaration", Path(path), _validate_file, AppDeclaration)
 
 
-def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """Drop the union tag pydantic puts after ``consent`` (``consent.url.url``)."""
-    if len(loc) >= 2 and loc[0] == "consent" and loc[1] in _CONSENT_TAGS:
-        return (loc[0], *loc[2:])
-    return loc
+def parse_declaration(data: dict[str, Any]) -> AppDeclaration:
+    """A declaration from a mapping (a harness building one in code), validated the
+    same way; raises ``DeclarationError``."""
+    from leaktrace import declaration_schema
+
+    return declaration_schema.validate_mapping(data)
 
 
-def _scope_problems(data: dict[str, object]) -> list[tuple[tuple[int | str, ...], str]]:
-    """Device identifiers listed although ``needs_device_ids`` rules them out, located.
+def _validate_file(path: Path) -> AppDeclaration:
+    from leaktrace import declaration_schema
 
-    The model checks the same thing, but only the raw document can say which
-    line of a long list is at fault.
-    """
-    needs = data.get("needs_device_ids")
-    if needs is False:
-        allowed: set[object] = set()
-    elif isinstance(needs, list):
-        allowed = {kind for kind in needs if isinstance(kind, str)}
-    else:
-        return []
-    out: list[tuple[tuple[int | str, ...], str]] = []
-    why = "is a device identifier that needs_device_ids rules out"
-    collects = data.get("collects")
-    for i, item in enumerate(collects if isinstance(collects, list) else []):
-        kind = item.get("type") if isinstance(item, dict) else None
-        if isinstance(kind, str) and kind in DEVICE_ID_TYPES and kind not in allowed:
-            out.append((("collects", i, "type"), f"{kind} {why}"))
-    shares = data.get("shares")
-    for i, item in enumerate(shares if isinstance(shares, list) else []):
-        kinds = item.get("types") if isinstance(item, dict) else None
-        for j, kind in enumerate(kinds if isinstance(kinds, list) else []):
-            if isinstance(kind, str) and kind in DEVICE_ID_TYPES and kind not in allowed:
-                out.append((("shares", i, "types", j), f"{kind} {why}"))
-    return out
+    return declaration_schema.validate_file(path)

@@ -3,18 +3,21 @@
 Knowing the real IMEI, MAC or location of the phone under test is what lets
 leaktrace find them hashed, encoded or coordinate-shifted, where no pattern
 could. Keys are identifier type ids; a value is a string or a list of strings
-(dual-SIM phones have two IMEIs), and ``location`` is a WGS-84 fix.
+(dual-SIM phones have two IMEIs), and ``location`` is a WGS-84 fix. The file
+is checked by ``profile_schema`` and kept as the plain records below, also in
+the per-user cache: a run reading a device file it has read before imports
+neither YAML nor pydantic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from leaktrace.signatures.loader import SignatureError, read_yaml, validate_document
+from leaktrace import configcache
+from leaktrace.signatures.loader import SignatureError
 
 VALUE_TYPES: tuple[str, ...] = (
     "imei",
@@ -39,12 +42,11 @@ class DeviceProfileError(SignatureError):
     """``device.yaml`` is unusable; the message names file, line and field."""
 
 
-class DeviceLocation(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    lat: float = Field(ge=-90.0, le=90.0)
-    lng: float = Field(ge=-180.0, le=180.0)
-    radius_m: float = Field(default=50.0, gt=0.0, le=100_000.0)
+@dataclass(frozen=True, slots=True)
+class DeviceLocation:
+    lat: float
+    lng: float
+    radius_m: float = 50.0
 
     @property
     def plain(self) -> str:
@@ -52,54 +54,24 @@ class DeviceLocation(BaseModel):
         return f"{self.lat!r},{self.lng!r}"
 
 
-class DeviceProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    imei: list[str] = Field(default_factory=list)
-    meid: list[str] = Field(default_factory=list)
-    imsi: list[str] = Field(default_factory=list)
-    iccid: list[str] = Field(default_factory=list)
-    phone: list[str] = Field(default_factory=list)
-    email: list[str] = Field(default_factory=list)
-    android_id: list[str] = Field(default_factory=list)
-    ad_id: list[str] = Field(default_factory=list)
-    oaid: list[str] = Field(default_factory=list)
-    mac: list[str] = Field(default_factory=list)
-    bssid: list[str] = Field(default_factory=list)
-    ssid: list[str] = Field(default_factory=list)
-    serial: list[str] = Field(default_factory=list)
-    id_card: list[str] = Field(default_factory=list)
-    name: list[str] = Field(default_factory=list)
+@dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    imei: list[str] = field(default_factory=list)
+    meid: list[str] = field(default_factory=list)
+    imsi: list[str] = field(default_factory=list)
+    iccid: list[str] = field(default_factory=list)
+    phone: list[str] = field(default_factory=list)
+    email: list[str] = field(default_factory=list)
+    android_id: list[str] = field(default_factory=list)
+    ad_id: list[str] = field(default_factory=list)
+    oaid: list[str] = field(default_factory=list)
+    mac: list[str] = field(default_factory=list)
+    bssid: list[str] = field(default_factory=list)
+    ssid: list[str] = field(default_factory=list)
+    serial: list[str] = field(default_factory=list)
+    id_card: list[str] = field(default_factory=list)
+    name: list[str] = field(default_factory=list)
     location: DeviceLocation | None = None
-
-    @field_validator(*VALUE_TYPES, mode="before")
-    @classmethod
-    def _as_list(cls, value: Any) -> Any:
-        # YAML reads an unquoted IMEI as an int; accept it rather than make
-        # every user quote digits. Floats and bools would lose information.
-        if isinstance(value, bool):
-            raise ValueError("expected a string or a list of strings")
-        if isinstance(value, str | int):
-            return [str(value)]
-        if isinstance(value, list):
-            out: list[Any] = []
-            for item in value:
-                if isinstance(item, int) and not isinstance(item, bool):
-                    out.append(str(item))
-                else:
-                    out.append(item)
-            return out
-        if value is None:
-            return []
-        return value
-
-    @field_validator(*VALUE_TYPES)
-    @classmethod
-    def _no_blank(cls, value: list[str]) -> list[str]:
-        stripped = [v.strip() for v in value]
-        if any(not v for v in stripped):
-            raise ValueError("values must not be empty")
-        return stripped
 
     def values(self) -> Iterator[tuple[str, str]]:
         """Every (type id, value) pair, in declaration order."""
@@ -111,11 +83,18 @@ class DeviceProfile(BaseModel):
 
 def load_device(path: Path) -> DeviceProfile:
     """Read and validate ``device.yaml``; raises ``DeviceProfileError`` naming the field."""
-    try:
-        doc = read_yaml(path)
-    except SignatureError as exc:
-        raise DeviceProfileError(exc.problems) from exc
-    profile, problems = validate_document(DeviceProfile, doc)
-    if profile is None:
-        raise DeviceProfileError(problems)
-    return profile
+    return configcache.load_validated("device", Path(path), _validate_file, DeviceProfile)
+
+
+def parse_device(data: dict[str, Any]) -> DeviceProfile:
+    """A device profile from a mapping (a harness building one in code), validated the
+    same way (an unquoted IMEI read as a number is accepted); raises ``DeviceProfileError``."""
+    from leaktrace import profile_schema
+
+    return profile_schema.validate_mapping(data)
+
+
+def _validate_file(path: Path) -> DeviceProfile:
+    from leaktrace import profile_schema
+
+    return profile_schema.validate_file(path)

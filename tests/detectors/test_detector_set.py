@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 
 from leaktrace.detectors import DetectorSet, dedupe
 from leaktrace.detectors.engine import hyperscan_available
-from leaktrace.profile import DeviceProfile
+from leaktrace.profile import parse_device
 from leaktrace.signatures import load_signatures
 from leaktrace.types import Detection, Field
 
 _SIGS = load_signatures()
-_DEVICE = DeviceProfile.model_validate(
+_DEVICE = parse_device(
     {
         "imei": ["869677023945285"],
         "mac": ["a4:5e:60:c2:11:9f"],

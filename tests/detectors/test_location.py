@@ -14,7 +14,7 @@ from leaktrace.detectors.geo import (
     wgs84_to_gcj02,
 )
 from leaktrace.detectors.location import MAX_NUMBERS, axis_of, parent_of
-from leaktrace.profile import DeviceProfile
+from leaktrace.profile import parse_device
 from leaktrace.signatures import SignatureSet
 from leaktrace.types import Detection, Field
 
@@ -31,9 +31,7 @@ CITIES = {
 
 @pytest.fixture(scope="module")
 def with_device(signatures: SignatureSet) -> DetectorSet:
-    device = DeviceProfile.model_validate(
-        {"location": {"lat": FIX[0], "lng": FIX[1], "radius_m": 50}}
-    )
+    device = parse_device({"location": {"lat": FIX[0], "lng": FIX[1], "radius_m": 50}})
     return DetectorSet(signatures, device)
 
 

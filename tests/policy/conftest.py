@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from leaktrace.declaration import AppDeclaration
+from leaktrace.declaration import AppDeclaration, parse_declaration
 from leaktrace.policy.engine import Evaluation, evaluate
 from leaktrace.signatures.loader import SignatureSet, load_signatures
 from leaktrace.timeline import Timeline
@@ -25,7 +25,7 @@ def signatures() -> SignatureSet:
 def declaration(**fields: Any) -> AppDeclaration:
     doc: dict[str, Any] = {"app": {"id": "com.example.demoshop"}, "first_party": ["example.com"]}
     doc.update(fields)
-    return AppDeclaration.model_validate(doc)
+    return parse_declaration(doc)
 
 
 def judge(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from leaktrace.analyze import AnalysisResult, analyze_capture
 from leaktrace.cli import app
-from leaktrace.declaration import AppDeclaration, load_declaration
+from leaktrace.declaration import load_declaration, parse_declaration
 from leaktrace.pipeline import PipelineConfig
 from leaktrace.policy.draft import draft_declaration, draft_yaml
 from leaktrace.policy.engine import FailOn, evaluate, evaluation_record, gate, mask_finding
@@ -80,10 +81,8 @@ def test_demo_with_a_stricter_declaration(demo: AnalysisResult, signatures: Sign
     """Consent placed by the login request, device ids ruled out: more rules trip."""
     marks = capture_request_marks(CAPTURES / "demo.pcap", r"/v1/login")
     assert len(marks) == 1 and marks[0].url == "http://api.shop.example.com/v1/login"
-    decl = load_declaration(CAPTURES / "app.yaml").model_copy(
-        update={"needs_device_ids": False, "consent": None}
-    )
-    decl = AppDeclaration.model_validate({**decl.model_dump(), "consent": {"url": "/v1/login"}})
+    decl = replace(load_declaration(CAPTURES / "app.yaml"), needs_device_ids=False, consent=None)
+    decl = parse_declaration({**asdict(decl), "consent": {"url": "/v1/login"}})
     ev = evaluate(Timeline(list(demo.findings)), decl, signatures, requests=marks)
     before = tripped(ev, "LT-BEFORE-CONSENT")
     assert ("baidu_mobads", "imei") in before and ("jpush", "imsi") not in before
@@ -91,14 +90,14 @@ def test_demo_with_a_stricter_declaration(demo: AnalysisResult, signatures: Sign
 
 
 def test_gate_levels(signatures: SignatureSet) -> None:
-    decl = AppDeclaration.model_validate({"app": {"id": "x"}, "first_party": ["example.com"]})
+    decl = parse_declaration({"app": {"id": "x"}, "first_party": ["example.com"]})
     weak = finding(confidence=0.3)
     cleartext = finding(host="api.example.com", party="first", sdk=None, type="phone")
     ev = judge([weak], decl, signatures)
     assert gate(ev, FailOn.violation) == [] and gate(ev, FailOn.undisclosed) == []
     lines = gate(ev, FailOn.any)
     assert len(lines) == 1 and lines[0].startswith("LT-SHARE-UNDISCLOSED [high] imei sent to umeng")
-    decl2 = AppDeclaration.model_validate(
+    decl2 = parse_declaration(
         {"app": {"id": "x"}, "first_party": ["example.com"], "collects": [{"type": "phone"}]}
     )
     ev = judge([cleartext], decl2, signatures)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -239,7 +241,7 @@ def test_busiest_window_is_the_maximum(times: list[int], per_s: int) -> None:
 
 def test_party_scoped_limit(signatures: SignatureSet) -> None:
     limit = FrequencyLimit(type="location", max=1, per_s=60, party="amap.com")
-    decl = declaration(frequency=[limit.model_dump()])
+    decl = declaration(frequency=[asdict(limit)])
     assert tripped(judge(locations([0, 1, 2]), decl, signatures), "LT-FREQUENCY") == []
     amap = locations([0, 1, 2], host="apilocate.amap.com")
     assert tripped(judge(amap, decl, signatures), "LT-FREQUENCY")

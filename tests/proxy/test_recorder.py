@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leaktrace.declaration import AppDeclaration
+from leaktrace.declaration import parse_declaration
 from leaktrace.pipeline import PipelineConfig
 from leaktrace.proxy import recorder as recorder_module
 from leaktrace.proxy.declared import is_declared, undeclared
@@ -17,7 +17,7 @@ from leaktrace.types import Finding, TimelineEvent
 
 from .lab import VALUES
 
-APP = AppDeclaration.model_validate(
+APP = parse_declaration(
     {
         "app": {"id": "com.example.shop"},
         "first_party": ["example.com"],

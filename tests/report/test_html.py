@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leaktrace.declaration import AppDeclaration
+from leaktrace.declaration import parse_declaration
 from leaktrace.policy.engine import evaluate
 from leaktrace.policy.lists import SHARED_COLUMNS, lists_csv
 from leaktrace.report.html import CSP, SCRIPT, render_html
@@ -18,7 +18,7 @@ from leaktrace.testing import finding
 from leaktrace.timeline import Timeline
 from leaktrace.types import TimelineEvent
 
-DECL = AppDeclaration.model_validate(
+DECL = parse_declaration(
     {
         "app": {"id": "com.example.demoshop", "name": "Demo Shop"},
         "first_party": ["example.com"],

@@ -9,7 +9,7 @@ import pytest
 from leaktrace.attribution.sdk import SdkMatcher
 from leaktrace.detectors import DetectorSet
 from leaktrace.detectors.engine import Backend, hyperscan_available, hyperscan_error
-from leaktrace.profile import DeviceProfile
+from leaktrace.profile import parse_device
 from leaktrace.signatures import SignatureSet, load_signatures
 from leaktrace.signatures.model import BUILTIN_DETECTED
 from leaktrace.types import Field
@@ -39,11 +39,7 @@ def _detector(signatures: SignatureSet, type_id: str, backend: Backend) -> Detec
     ident = signatures.identifiers[type_id]
     key = (type_id if ident.examples.device else "", backend)
     if key not in _detector_cache:
-        device = (
-            DeviceProfile.model_validate({type_id: [ident.examples.device]})
-            if ident.examples.device
-            else None
-        )
+        device = parse_device({type_id: [ident.examples.device]}) if ident.examples.device else None
         _detector_cache[key] = DetectorSet(signatures, device, backend=backend)
     return _detector_cache[key]
 

@@ -1,35 +1,15 @@
-"""The pipeline's signature records against the schema that validates them."""
+"""The pipeline's signature records: plain copies of what the schema validated
+(tests/test_plain.py checks that both have the same fields)."""
 
 from __future__ import annotations
 
 import pickle
 from dataclasses import fields, is_dataclass
 
-import pytest
 from pydantic import BaseModel
 
 from leaktrace.signatures import model, schema
 from leaktrace.signatures.loader import SignatureSet
-
-SCHEMA_CLASSES = [
-    cls
-    for cls in vars(schema).values()
-    if isinstance(cls, type) and issubclass(cls, schema._Strict) and cls is not schema._Strict
-]
-
-
-def test_every_schema_class_has_its_model() -> None:
-    assert len(SCHEMA_CLASSES) == 10
-    for cls in SCHEMA_CLASSES:
-        assert is_dataclass(getattr(model, cls.__name__)), cls.__name__
-
-
-@pytest.mark.parametrize("cls", SCHEMA_CLASSES, ids=lambda c: c.__name__)
-def test_a_model_class_takes_exactly_the_schema_fields(cls: type[BaseModel]) -> None:
-    """A field added to one and not the other would be validated and then dropped,
-    or never validated at all."""
-    plain = getattr(model, cls.__name__)
-    assert {f.name for f in fields(plain) if f.init} == set(cls.model_fields)
 
 
 def _walk(value: object) -> list[object]:

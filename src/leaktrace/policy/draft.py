@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from leaktrace.attribution.domains import registrable_domain
-from leaktrace.declaration import AppDeclaration
+from leaktrace.declaration import parse_declaration
 from leaktrace.policy.parties import recipient_of
 from leaktrace.signatures.loader import SignatureSet
 from leaktrace.types import Finding
@@ -64,7 +64,7 @@ def draft_declaration(
             for party, (company, kinds) in sorted(shares.items())
         ],
     }
-    AppDeclaration.model_validate(doc)  # the draft must load as it is written
+    parse_declaration(doc)  # the draft must load as it is written
     return doc
 
 

@@ -13,7 +13,6 @@ flood of false positives on real traffic.
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from typing import Any
 
 from pydantic import (
@@ -24,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from leaktrace.plain import to_plain
 from leaktrace.signatures import model
 from leaktrace.signatures.model import (
     BUILTIN_DETECTED,
@@ -252,11 +252,5 @@ def _check_regex(value: str) -> str:
 
 
 def to_model(value: Any) -> Any:
-    """The pipeline's copy of a validated value: ``model``'s class of the same name,
-    built from the same fields (lists copied, nested records converted)."""
-    if isinstance(value, BaseModel):
-        cls = getattr(model, type(value).__name__)
-        return cls(**{f.name: to_model(getattr(value, f.name)) for f in fields(cls) if f.init})
-    if isinstance(value, list):
-        return [to_model(item) for item in value]
-    return value
+    """The pipeline's copy of a validated value: ``model``'s classes (``leaktrace.plain``)."""
+    return to_plain(value, vars(model))
