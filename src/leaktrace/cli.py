@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from leaktrace.analyze import AnalysisResult
-    from leaktrace.declaration import AppDeclaration
-    from leaktrace.profile import DeviceProfile
     from leaktrace.sources.capture import ProgressCallback
 
 EXIT_OK = 0
@@ -138,7 +136,9 @@ def analyze(
     """Analyze a capture file: which identifiers left the device, to which host, in which form."""
     from leaktrace.analyze import analyze_capture, find_sidecars
     from leaktrace.cores import default_jobs
+    from leaktrace.declaration import DeclarationError, load_declaration
     from leaktrace.pipeline import PipelineConfig
+    from leaktrace.profile import DeviceProfileError, load_device
     from leaktrace.signatures.loader import SignatureError
     from leaktrace.sinks.json_report import write_report
     from leaktrace.sinks.jsonl import JsonlSink
@@ -160,12 +160,12 @@ def analyze(
     try:
         config = PipelineConfig.load(
             signature_dirs=signatures,
-            device=_device_profile(device) if device else None,
-            app=_declaration(app_decl) if app_decl else None,
+            device=load_device(device) if device else None,
+            app=load_declaration(app_decl) if app_decl else None,
             reveal=reveal,
         )
         secrets = load_keylog(keylog) if keylog else None
-    except (SignatureError, KeyLogError) as exc:  # a device file's error is a SignatureError
+    except (DeviceProfileError, DeclarationError, SignatureError, KeyLogError) as exc:
         raise _fail(EXIT_CONFIG, str(exc)) from None
 
     output_format = _format_for(out, fmt)
@@ -214,25 +214,6 @@ def analyze(
     _finish(result)
     if gate_code:
         raise typer.Exit(gate_code)
-
-
-# Device and declaration files are read with pydantic, which is imported only then:
-# it cost more than the rest of a run's start-up (docs/scaling.md, start-up).
-
-
-def _device_profile(path: Path) -> DeviceProfile:
-    from leaktrace.profile import load_device
-
-    return load_device(path)  # DeviceProfileError is a SignatureError
-
-
-def _declaration(path: Path) -> AppDeclaration:
-    from leaktrace.declaration import DeclarationError, load_declaration
-
-    try:
-        return load_declaration(path)
-    except DeclarationError as exc:
-        raise _fail(EXIT_CONFIG, str(exc)) from None
 
 
 @contextlib.contextmanager
