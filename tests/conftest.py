@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             del os.environ[ENV_VAR]
         shutil.rmtree(path, ignore_errors=True)
     _created.clear()
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache of the test's own, not yet created: what a test counts in it is its own."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(ENV_VAR, str(folder))
+    return folder

@@ -14,13 +14,6 @@ CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
 
 @pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(cache.ENV_VAR, str(folder))
-    return folder
-
-
-@pytest.fixture
 def validations(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Every device or declaration file that was parsed and validated (a cache miss)."""
     seen: list[Path] = []

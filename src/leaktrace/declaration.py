@@ -105,15 +105,20 @@ class AppDeclaration:
     @property
     def allowed_device_ids(self) -> frozenset[str] | None:
         """Device identifiers the app says it needs; None when it does not say."""
-        if self.needs_device_ids is None or self.needs_device_ids is True:
-            return None
-        if self.needs_device_ids is False:
-            return frozenset()
-        return frozenset(self.needs_device_ids)
+        return device_ids_in_scope(self.needs_device_ids)
 
     @property
     def collected_types(self) -> frozenset[str]:
         return frozenset(item.type for item in self.collects)
+
+
+def device_ids_in_scope(needs_device_ids: bool | list[str] | None) -> frozenset[str] | None:
+    """What ``needs_device_ids`` allows: none (false), these (a list), not stated (None)."""
+    if needs_device_ids is None or needs_device_ids is True:
+        return None
+    if needs_device_ids is False:
+        return frozenset()
+    return frozenset(needs_device_ids)
 
 
 def load_declaration(path: str | Path) -> AppDeclaration:

@@ -23,7 +23,12 @@ from pydantic import (
 )
 
 from leaktrace import declaration
-from leaktrace.declaration import DEVICE_ID_TYPES, AppState, DeclarationError
+from leaktrace.declaration import (
+    DEVICE_ID_TYPES,
+    AppState,
+    DeclarationError,
+    device_ids_in_scope,
+)
 from leaktrace.plain import to_plain
 from leaktrace.signatures.loader import SignatureError, YamlDocument, format_loc, read_yaml
 
@@ -149,7 +154,7 @@ class AppDeclaration(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> AppDeclaration:
-        allowed = self.allowed_device_ids
+        allowed = device_ids_in_scope(self.needs_device_ids)
         if allowed is None:
             return self
         for index, item in enumerate(self.collects):
@@ -166,19 +171,6 @@ class AppDeclaration(_Strict):
                         "that needs_device_ids rules out"
                     )
         return self
-
-    @property
-    def allowed_device_ids(self) -> frozenset[str] | None:
-        """Device identifiers the app says it needs; None when it does not say."""
-        if self.needs_device_ids is None or self.needs_device_ids is True:
-            return None
-        if self.needs_device_ids is False:
-            return frozenset()
-        return frozenset(self.needs_device_ids)
-
-    @property
-    def collected_types(self) -> frozenset[str]:
-        return frozenset(item.type for item in self.collects)
 
 
 _CONSENT_TAGS = frozenset({"event", "url", "at", "ConsentEvent", "ConsentUrl", "ConsentAt"})

@@ -25,13 +25,6 @@ DEVICE = REPO / "captures" / "device.yaml"
 
 
 @pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(cache.ENV_VAR, str(folder))
-    return folder
-
-
-@pytest.fixture
 def loads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """One entry per cache entry offered to the scanner: True when it was usable."""
     seen: list[bool] = []

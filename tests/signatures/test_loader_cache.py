@@ -20,13 +20,6 @@ BUNDLED = Path(__file__).resolve().parents[2] / "signatures"
 
 
 @pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(cache.ENV_VAR, str(folder))
-    return folder
-
-
-@pytest.fixture
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[list[Path]]:
     """The roots of every load that parsed and validated the files (a cache miss)."""
     seen: list[list[Path]] = []

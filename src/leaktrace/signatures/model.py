@@ -75,11 +75,7 @@ class Confidence:
 
 @dataclass(frozen=True, slots=True)
 class IdentifierExamples:
-    """Strings that must (and must not) be reported, run by the test suite.
-
-    ``device`` is the device value used when the type is only found by
-    comparing against a device profile (ssid, name).
-    """
+    """Strings that must (and must not) be reported (``schema.IdentifierExamples``)."""
 
     match: list[str]
     no_match: list[str]
@@ -127,15 +123,7 @@ class HeaderRule:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One way to recognise an SDK's traffic.
-
-    ``domain`` matches the host and its subdomains on a label boundary;
-    ``host`` only that exact host; ``host_regex`` is searched in the host
-    name (for lists, such as Exodus's, whose host rules are regexes and not
-    plain suffixes). ``path``/``query``/``header`` narrow a rule (for shared
-    domains) or, without a host part, match on any host (for self-hosted
-    collectors that are only recognisable by their URL).
-    """
+    """One way to recognise an SDK's traffic (the fields: ``schema.Endpoint``)."""
 
     source: str
     domain: str | None = None
