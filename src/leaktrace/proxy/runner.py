@@ -5,6 +5,13 @@ A thread (not the caller's loop) so that synchronous harnesses and the CLI can
 drive it the same way: start, wait until it listens, stop. mitmproxy keeps
 its current master in a module global, so one process runs one proxy at a
 time; a second start while one runs is refused rather than corrupted.
+
+Whether the thread has finished is an Event the thread sets last, never
+``Thread.join``/``is_alive``: on Python 3.11 a Ctrl-C that lands while the
+main thread waits in ``join`` can leave a thread that still runs marked as
+stopped (CPython's handling of an interrupted ``join``), after which
+``stop`` no longer waited for mitmproxy to shut down, and its addons' done
+hooks were cut off with the process: a ``--save`` file was left empty.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ class ProxyRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._master: master.Master | None = None
         self._ready = threading.Event()
+        self._finished = threading.Event()  # set by the proxy thread as its last step
         self._error: BaseException | None = None
         self.listen_addrs: list[tuple[str, int]] = []
         self._holds_lock = False
@@ -57,22 +65,21 @@ class ProxyRunner:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._finished.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the proxy stops by itself; True when it has."""
         if self._thread is None:
             return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._finished.wait(timeout)
 
     def stop(self) -> None:
         loop, mst = self._loop, self._master
         if loop is not None and mst is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop has just finished
                 loop.call_soon_threadsafe(mst.shutdown)
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT_S)
+        if self._thread is not None and self._finished.wait(STOP_TIMEOUT_S):
+            self._thread.join()  # it has returned from its last step: no wait left
         if self._holds_lock:
             self._holds_lock = False
             _running_lock.release()
@@ -89,6 +96,7 @@ class ProxyRunner:
         finally:
             self._ready.set()
             loop.close()
+            self._finished.set()
 
     async def _main(self) -> None:
         opts = options.Options()
