@@ -21,10 +21,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import pickle
 import stat
 import tempfile
 import time
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ENV_VAR = "LEAKTRACE_CACHE_DIR"
 DISABLED = "off"
@@ -126,6 +130,31 @@ def store(kind: str, key: str, payload: bytes) -> bool:
             _unlink(Path(temp))
     _prune(folder, kind)
     return True
+
+
+def load_object(kind: str, key: str, expected: type[T]) -> T | None:
+    """The object pickled under ``kind``/``key``, if it is an ``expected``; None otherwise.
+
+    Unpickling is safe only because ``load`` hands out files from the user's own,
+    private directory; an entry that does not unpickle cleanly is a miss.
+    """
+    payload = load(kind, key)
+    if payload is None:
+        return None
+    try:
+        found = pickle.loads(payload)
+    except Exception:  # a bad entry is a miss, whatever it raises
+        return None
+    return found if isinstance(found, expected) else None
+
+
+def store_object(kind: str, key: str, value: object) -> bool:
+    """Pickle ``value`` into an entry; False when it cannot be pickled or written."""
+    try:
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        return False
+    return store(kind, key, payload)
 
 
 def _entry_name(kind: str, key: str) -> str:

@@ -11,9 +11,7 @@ stored, so its errors are reported in full on every run.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -41,20 +39,12 @@ def load_validated(kind: str, path: Path, validate: Callable[[Path], T], expecte
         return validate(path)  # which reports the error as it always has
     key = _key(kind, data)
     if key is not None:
-        payload = cache.load(kind, key)
-        if payload is not None:
-            try:
-                # Safe only because leaktrace.cache hands out files from the user's
-                # own, private directory; anything that does not unpickle is a miss.
-                found = pickle.loads(payload)
-            except Exception:  # a bad entry is a miss, whatever it raises
-                found = None
-            if isinstance(found, expected):
-                return found
+        found = cache.load_object(kind, key, expected)
+        if found is not None:
+            return found
     result = validate(path)  # raises for a file that does not validate: nothing stored
     if key is not None and _unchanged(path, data):
-        with contextlib.suppress(pickle.PicklingError, TypeError, AttributeError, RecursionError):
-            cache.store(kind, key, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        cache.store_object(kind, key, result)
     return result
 
 

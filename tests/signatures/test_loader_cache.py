@@ -188,7 +188,7 @@ def test_no_unpickling_from_a_directory_others_can_write(
     # The same entry in a private directory is unpickled: the check above is what
     # stands between a shared directory and running its contents.
     cache_dir.chmod(0o700)
-    loaded = loader._cached_set(key)
+    loaded = cache.load_object("signature-set", key, SignatureSet)
     assert marker.exists() and loaded is None
 
 

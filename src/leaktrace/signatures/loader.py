@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -317,13 +316,13 @@ def load_signatures(dirs: Sequence[Path] | None = None) -> SignatureSet:
     roots = list(dirs) if dirs is not None else default_signature_dirs()
     key = _cache_key(roots)
     if key is not None:
-        cached = _cached_set(key)
+        cached = state_cache.load_object(_SET_CACHE_KIND, key, SignatureSet)
         if cached is not None:
             return cached
     loaded = _load_uncached(roots)
     # Files edited while they were being read must not be stored under the old key.
     if key is not None and _cache_key(roots) == key:
-        _store_set(key, loaded)
+        state_cache.store_object(_SET_CACHE_KIND, key, loaded)
     return loaded
 
 
@@ -414,27 +413,6 @@ def _cache_key(roots: Sequence[Path]) -> str | None:
     except OSError:
         return None
     return state_cache.make_key(*parts)
-
-
-def _cached_set(key: str) -> SignatureSet | None:
-    payload = state_cache.load(_SET_CACHE_KIND, key)
-    if payload is None:
-        return None
-    try:
-        # Safe only because leaktrace.cache hands out files from the user's own,
-        # private directory; anything that does not unpickle cleanly is a miss.
-        loaded = pickle.loads(payload)
-    except Exception:  # a bad entry is a miss, whatever it raises
-        return None
-    return loaded if isinstance(loaded, SignatureSet) else None
-
-
-def _store_set(key: str, signatures: SignatureSet) -> None:
-    try:
-        payload = pickle.dumps(signatures, protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-        return
-    state_cache.store(_SET_CACHE_KIND, key, payload)
 
 
 def _documents(folder: Path, problems: list[str]) -> Iterator[YamlDocument]:
