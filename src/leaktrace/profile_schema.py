@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leaktrace import profile
 from leaktrace.plain import to_plain
 from leaktrace.profile import VALUE_TYPES, DeviceProfileError
-from leaktrace.signatures.loader import SignatureError, format_loc, read_yaml, validate_document
+from leaktrace.signatures.loader import (
+    SignatureError,
+    error_messages,
+    format_loc,
+    read_yaml,
+    validate_document,
+)
 
 
 class DeviceLocation(BaseModel):
@@ -93,12 +99,7 @@ def validate_mapping(data: dict[str, Any]) -> profile.DeviceProfile:
     try:
         validated = DeviceProfile.model_validate(data)
     except ValidationError as exc:
-        raise DeviceProfileError(
-            [
-                f"{format_loc(tuple(p for p in e['loc'] if isinstance(p, int | str)))}: "
-                + str(e["msg"]).removeprefix("Value error, ")
-                for e in exc.errors(include_url=False)
-            ]
-        ) from exc
+        problems = [f"{format_loc(loc)}: {msg}" for loc, msg in error_messages(exc)]
+        raise DeviceProfileError(problems) from exc
     plain: profile.DeviceProfile = to_plain(validated, vars(profile))
     return plain

@@ -22,7 +22,7 @@ from leaktrace.signatures.model import Endpoint, IdentifierSig, SdkSig
 
 if TYPE_CHECKING:
     import yaml
-    from pydantic import BaseModel
+    from pydantic import BaseModel, ValidationError
 
 ENV_VAR = "LEAKTRACE_SIGNATURES"
 
@@ -237,15 +237,19 @@ def validate_document(model: type[_M], doc: YamlDocument) -> tuple[_M | None, li
     try:
         return model.model_validate(doc.data), []
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
-            msg = str(err["msg"])
-            msg = msg[:1].lower() + msg[1:]
-            # Model-level checks carry no field; keep the message as it is.
-            msg = msg.removeprefix("value error, ")
-            problems.append(doc.problem(loc, msg))
-        return None, problems
+        return None, [doc.problem(loc, msg) for loc, msg in error_messages(exc)]
+
+
+def error_messages(exc: ValidationError) -> list[tuple[Loc, str]]:
+    """Each of pydantic's errors as (field path, message in lower case)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
+        msg = str(err["msg"])
+        msg = msg[:1].lower() + msg[1:]
+        # Model-level checks carry no field; keep the message as it is.
+        out.append((loc, msg.removeprefix("value error, ")))
+    return out
 
 
 # --------------------------------------------------------------------------- discovery
