@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -54,3 +56,37 @@ def test_keys_differ_whenever_the_parts_do(a: list[bytes], b: list[bytes]) -> No
 
 def test_text_and_bytes_parts_agree() -> None:
     assert cache.make_key("ab", "c") == cache.make_key(b"ab", b"c") != cache.make_key("a", "bc")
+
+
+def _age(path: Path, seconds_ago: float) -> None:
+    when = time.time() - seconds_ago
+    os.utime(path, (when, when))
+
+
+def test_past_keep_the_least_recently_used_entries_go(cache_dir: Path) -> None:
+    for index in range(5):
+        assert cache.store("kind", f"k{index}", b"x", keep=5)
+        _age(cache_dir / f"kind-k{index}.bin", 100 - index)  # k0 oldest
+    assert cache.load("kind", "k0") == b"x"  # used now: the newest
+    assert cache.store("kind", "k5", b"x", keep=5)
+    assert cache.store("kind", "k6", b"x", keep=5)
+    left = sorted(p.name for p in cache_dir.glob("kind-*.bin"))
+    assert left == ["kind-k0.bin", "kind-k3.bin", "kind-k4.bin", "kind-k5.bin", "kind-k6.bin"]
+
+
+def test_keep_counts_each_kind_apart_and_defaults_to_keep_per_kind(cache_dir: Path) -> None:
+    for index in range(cache.KEEP_PER_KIND + 2):
+        assert cache.store("small", f"k{index}", b"x", keep=100)
+        assert cache.store("big", f"k{index}", b"x")
+    assert len(list(cache_dir.glob("small-*.bin"))) == cache.KEEP_PER_KIND + 2
+    assert len(list(cache_dir.glob("big-*.bin"))) == cache.KEEP_PER_KIND
+
+
+def test_abandoned_temporary_files_are_removed_and_fresh_ones_left(cache_dir: Path) -> None:
+    assert cache.store("kind", "k", b"x")
+    stale, fresh = cache_dir / ".kind-dead.tmp", cache_dir / ".kind-writing.tmp"
+    stale.write_bytes(b"")
+    fresh.write_bytes(b"")
+    _age(stale, cache.STALE_TEMP_SECONDS + 60)
+    assert cache.store("kind", "k2", b"x")
+    assert not stale.exists() and fresh.exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leaktrace import cache, declaration, profile
+from leaktrace import cache, configcache, declaration, profile
 from leaktrace.declaration import DeclarationError, load_declaration, parse_declaration
 from leaktrace.profile import DeviceProfile, DeviceProfileError, load_device, parse_device
 
@@ -61,6 +61,21 @@ def test_the_same_bytes_anywhere_are_one_entry_and_an_edit_is_a_miss(
     other.write_text("imei: '356938035643809'\n", encoding="utf-8")
     assert load_device(other).imei == ["356938035643809"]
     assert validations == [one, other]
+
+
+def test_the_files_of_more_apps_than_other_kinds_keep_stay_cached(
+    cache_dir: Path, validations: list[Path], tmp_path: Path
+) -> None:
+    """A lab's loop over many apps: every app file validated once, not once per run."""
+    apps = []
+    for index in range(cache.KEEP_PER_KIND + 4):
+        app = tmp_path / f"app{index}.yaml"
+        app.write_text(f"app: {{id: com.example.app{index}}}\n", encoding="utf-8")
+        apps.append(app)
+    first = [load_declaration(app) for app in apps]
+    assert [load_declaration(app) for app in apps] == first
+    assert validations == apps
+    assert configcache.KEEP_FILES > cache.KEEP_PER_KIND
 
 
 def test_a_bad_file_is_never_stored_and_fails_alike_every_time(

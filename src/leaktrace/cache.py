@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import pickle
 import stat
@@ -37,7 +38,7 @@ MAX_ENTRY_BYTES = 256 << 20
 """An entry larger than this is not written, and not read (a miss)."""
 
 KEEP_PER_KIND = 8
-"""Entries kept per kind: each signature or device change adds one, the oldest go."""
+"""Entries kept per kind by default: each signature change adds one, the oldest go."""
 
 STALE_TEMP_SECONDS = 3600
 """A temporary file this old was left by a writer that died; it is removed."""
@@ -105,8 +106,11 @@ def load(kind: str, key: str) -> bytes | None:
     return payload
 
 
-def store(kind: str, key: str, payload: bytes) -> bool:
-    """Write an entry atomically; False (and nothing left behind) when it cannot be."""
+def store(kind: str, key: str, payload: bytes, *, keep: int = KEEP_PER_KIND) -> bool:
+    """Write an entry atomically; False (and nothing left behind) when it cannot be.
+
+    Past ``keep`` entries of ``kind`` the least recently used ones are removed.
+    """
     folder = cache_dir()
     if folder is None or len(payload) > MAX_ENTRY_BYTES:
         return False
@@ -128,7 +132,7 @@ def store(kind: str, key: str, payload: bytes) -> bool:
     finally:
         if temp is not None:
             _unlink(Path(temp))
-    _prune(folder, kind)
+    _prune(folder, kind, keep)
     return True
 
 
@@ -148,13 +152,13 @@ def load_object(kind: str, key: str, expected: type[T]) -> T | None:
     return found if isinstance(found, expected) else None
 
 
-def store_object(kind: str, key: str, value: object) -> bool:
+def store_object(kind: str, key: str, value: object, *, keep: int = KEEP_PER_KIND) -> bool:
     """Pickle ``value`` into an entry; False when it cannot be pickled or written."""
     try:
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         return False
-    return store(kind, key, payload)
+    return store(kind, key, payload, keep=keep)
 
 
 def _entry_name(kind: str, key: str) -> str:
@@ -200,17 +204,38 @@ def _unlink(path: Path) -> None:
         path.unlink()
 
 
-def _prune(folder: Path, kind: str) -> None:
-    """Keep the newest KEEP_PER_KIND entries of ``kind`` and drop abandoned temp files."""
+def _prune(folder: Path, kind: str, keep: int) -> None:
+    """Keep the ``keep`` most recently used entries of ``kind``; drop abandoned temp files.
+
+    Entries are only stat'ed when there are more than ``keep`` of them, so a kind
+    that keeps thousands of small entries costs a directory listing per store.
+    A file another process removes meanwhile is passed over.
+    """
+    entry_prefix, temp_prefix = f"{kind}-", f".{kind}-"
+    entries: list[str] = []
+    temps: list[str] = []
     try:
-        entries = [(p.stat().st_mtime, p) for p in folder.glob(f"{kind}-*.bin")]
-        temps = [(p.stat().st_mtime, p) for p in folder.glob(f".{kind}-*.tmp")]
+        with os.scandir(folder) as listing:
+            for item in listing:
+                if item.name.startswith(entry_prefix) and item.name.endswith(".bin"):
+                    entries.append(item.path)
+                elif item.name.startswith(temp_prefix) and item.name.endswith(".tmp"):
+                    temps.append(item.path)
     except OSError:
         return
-    entries.sort(reverse=True)
-    for _mtime, path in entries[KEEP_PER_KIND:]:
-        _unlink(path)
+    if len(entries) > keep:
+        dated = sorted(((_mtime(path), path) for path in entries), reverse=True)
+        for _when, path in dated[keep:]:
+            _unlink(Path(path))
     cutoff = time.time() - STALE_TEMP_SECONDS
-    for mtime, path in temps:
-        if mtime < cutoff:
-            _unlink(path)
+    for path in temps:
+        if _mtime(path) < cutoff:
+            _unlink(Path(path))
+
+
+def _mtime(path: str) -> float:
+    """When the file was last written or used; +inf for one that is gone (never removed)."""
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return math.inf

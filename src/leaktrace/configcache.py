@@ -7,6 +7,11 @@ analyze``. What a file validated to (plain records, ``leaktrace.plain``) is
 kept in the per-user cache (``leaktrace.cache``) under a digest of the file's
 bytes and of the code that reads and validates it; a file that fails is never
 stored, so its errors are reported in full on every run.
+
+A lab's corpus holds one ``app.yaml`` per app, so far more files are kept than
+of the other kinds (``KEEP_FILES``, a few hundred bytes each): with the
+default of 8, a loop of ``leaktrace analyze`` over captures of more than 8
+apps validated every one of them again on every run.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from leaktrace import cache
 T = TypeVar("T")
 
 _FORMAT = "1"
+KEEP_FILES = 4096
+"""Validated files kept per kind, the least recently used dropped first."""
 _HERE = Path(__file__).resolve().parent
 # The code a validated result depends on, besides each kind's own two modules.
 _SHARED_SOURCES = ("configcache.py", "plain.py", "signatures/loader.py")
@@ -44,7 +51,7 @@ def load_validated(kind: str, path: Path, validate: Callable[[Path], T], expecte
             return found
     result = validate(path)  # raises for a file that does not validate: nothing stored
     if key is not None and _unchanged(path, data):
-        cache.store_object(kind, key, result)
+        cache.store_object(kind, key, result, keep=KEEP_FILES)
     return result
 
 
