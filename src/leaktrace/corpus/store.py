@@ -331,11 +331,17 @@ def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
+# Snappy, the default of DuckDB and Spark: a capture's fragment and manifest row are
+# small, and zstd took 1.6 ms to write the 35 findings of a 1 MB capture against 1.0
+# for a file 1% larger (1.7 against 0.8 ms for a manifest row).
+_COMPRESSION = "snappy"
+
+
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_name(path)
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression=_COMPRESSION)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
