@@ -113,6 +113,16 @@ def test_damaged_manifest_row_counts_as_not_done(tmp_path: Path) -> None:
     assert not store.is_done(SHA)
 
 
+def test_a_manifest_row_cut_short_counts_as_not_done(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s").create()
+    path = store.write_capture(CaptureRow(sha256=SHA, capture="x.pcap", status="ok"))
+    whole = path.read_bytes()
+    for cut in (len(whole) // 2, len(whole) - 9):
+        path.write_bytes(whole[:cut])
+        assert store.capture_row(SHA) is None
+        assert not store.is_done(SHA)
+
+
 def test_store_refuses_a_foreign_directory(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(StoreError, match="not empty"):

