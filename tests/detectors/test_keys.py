@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaktrace.detectors.keys import NEAR_WINDOW, KeyHints
+from leaktrace.detectors.keys import NEAR_WINDOW, KeyHints, fold_keys
 
 HINTS = KeyHints(["imei", "did", "device_id", "phone"])
 
@@ -64,3 +64,29 @@ def test_empty_hints() -> None:
 @given(st.binary(max_size=60), st.integers(min_value=0, max_value=70))
 def test_match_near_never_raises(value: bytes, start: int) -> None:
     HINTS.match_near(value, start)
+
+
+_KEYISH = st.sampled_from(
+    [b"imei", b"IMEI", b"i", b"m", b"E", b"dev", b"ice", b"_", b"-", b"$", b".", b"Id"]
+)
+_VALUES = st.lists(
+    st.one_of(
+        _KEYISH, st.sampled_from([b"=", b":", b'"', b">", b" ", b"1"]), st.binary(max_size=3)
+    ),
+    max_size=14,
+).map(b"".join)
+
+
+@given(_VALUES)
+def test_no_key_can_name_a_hint_that_the_folded_value_does_not_spell(value: bytes) -> None:
+    """The pre-check a key-only rule relies on never drops a match: when no hint is
+    spelt in the folded value, no key before any position names one."""
+    if not HINTS.spelt_in(fold_keys(value)):
+        assert all(HINTS.match_near(value, start) is None for start in range(len(value) + 1))
+
+
+def test_spelt_in_sees_keys_through_case_and_separators() -> None:
+    assert HINTS.spelt_in(fold_keys(b'{"Device-Id":1}'))
+    assert HINTS.spelt_in(fold_keys(b"x=1&I.M.E.I=2"))
+    assert not HINTS.spelt_in(fold_keys(b"device=1&ident=2"))
+    assert not KeyHints(["手机号"]).spelt_in(fold_keys("手机号=1".encode()))  # not a raw key

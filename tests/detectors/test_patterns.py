@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -142,3 +144,18 @@ def test_timestamps_are_never_phones_or_imeis(
 ) -> None:
     found = detector.detect([Field("q", template.format(stamp).encode(), key="ts")])
     assert not [d for d in found if d.type in ("phone", "imei")]
+
+
+def test_a_key_only_type_is_not_looked_for_in_a_blob_that_names_none_of_its_keys(
+    detector: DetectorSet,
+) -> None:
+    """Random bytes are full of short digit runs, each a cell id by shape: with no
+    cell key spelt anywhere none is examined, and one that is keyed is still found."""
+    blob = random.Random(7).randbytes(64 << 10)
+    assert blob.count(b"=") and sum(ch in b"0123456789" for ch in blob) > 2000
+    result = detector.run([Field("body", blob)])
+    assert not [d for d in result.diagnostics if d.name == "detect_limit"]
+    assert not [d for d in result.detections if d.type == "cell_id"]
+    keyed = blob[:100] + b"&lac=4566&" + blob[100:]
+    found = detector.run([Field("body", keyed)]).detections
+    assert [d.value for d in found if d.type == "cell_id"] == ["4566"]

@@ -29,11 +29,13 @@ class KeyHints:
     the whole key, or ``imac`` and ``candid`` would count.
     """
 
-    __slots__ = ("_exact", "_memo", "_suffixes")
+    __slots__ = ("_exact", "_memo", "_spellings", "_suffixes")
 
     def __init__(self, hints: Iterable[str]) -> None:
         self._exact = frozenset(normalize_key(h) for h in hints if normalize_key(h))
         self._suffixes = tuple(sorted(h for h in self._exact if len(h) >= _SUFFIX_MIN))
+        # The hints a key written in a payload can spell: key_before reads ASCII only.
+        self._spellings = tuple(sorted(h.encode() for h in self._exact if h.isascii()))
         # Answers for keys already seen: traffic repeats a handful of keys endlessly.
         self._memo: dict[str, str | None] = {}
 
@@ -66,11 +68,26 @@ class KeyHints:
         memo[norm] = found
         return found
 
+    def spelt_in(self, folded: bytes) -> bool:
+        """Whether any key in the value that ``folded`` (``fold_keys``) was made from
+        could name one of the hints: a key matches only if its folded text holds a
+        hint, and a key's folded text is a run of the value's folded text."""
+        return any(hint in folded for hint in self._spellings)
+
     def match_near(self, value: bytes, start: int) -> str | None:
         """The hint named by the key written right before ``value[start:]``."""
         if not self._exact:
             return None
         return self.match_normalized(key_before(value, start))
+
+
+def fold_keys(value: bytes) -> bytes:
+    """``value`` as ``normalize_key`` folds the keys ``key_before`` reads in it: ASCII
+    letters lowered and the separators a key may hold (``_ $ . -``) taken out."""
+    return value.lower().translate(None, _KEY_SEPARATORS)
+
+
+_KEY_SEPARATORS = b"_$.-"
 
 
 def key_before(value: bytes, start: int) -> str:
