@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 MSS = 1460
+UPLOAD_ROUNDS = 100  # body segments each unfinished upload sends (146 KB)
+UPLOAD_IMEI_BASE = 50_000_000  # planted IMEIs of the uploads, apart from the flows'
 # Bumped when the generator's output changes, so captures made before are remade.
 VERSION = 2
 PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
@@ -244,6 +246,34 @@ class Generator:
         w.frame(ipv4(server, client, 6, tcp(dport, sport, sseq, cseq + 1, 0x11)))
         w.frame(ipv4(client, server, 6, tcp(sport, dport, cseq + 1, sseq + 1, 0x10)))
 
+    def open_uploads(self, count: int, rounds: int = UPLOAD_ROUNDS) -> None:
+        """``count`` uploads at once that never finish: each POST names a planted IMEI,
+        then every flow in turn sends one more body segment, ``rounds`` times. Each
+        flow's buffers stay within their bounds; only a bound on their sum keeps
+        memory flat (an app syncing a photo library, or a capture made to exhaust it)."""
+        dst = b"\x0a\xc8\x64\x01"
+        chunk = random.Random(count).randbytes(MSS)  # like compressed media: no digit runs
+        flows = []
+        for i in range(count):
+            src = bytes([172, 32 + (i >> 16) % 16, (i >> 8) & 0xFF, i & 0xFF])
+            sport = 1024 + i % 64000
+            cseq, sseq = (i * 2654435761) & 0xFFFFFFFF, (i * 40503) & 0xFFFFFFFF
+            self.w.frame(ipv4(src, dst, 6, tcp(sport, 80, cseq, 0, 0x02)))
+            self.w.frame(ipv4(dst, src, 6, tcp(80, sport, sseq, cseq + 1, 0x12)))
+            cseq, sseq = cseq + 1, sseq + 1
+            head = (
+                f"POST /v1/upload?imei={imei_for(UPLOAD_IMEI_BASE + i)} HTTP/1.1\r\n"
+                f"Host: upload.example.com\r\nContent-Length: {1 << 30}\r\n\r\n"
+            ).encode()
+            self.w.frame(ipv4(src, dst, 6, tcp(sport, 80, cseq, sseq, 0x18, head)))
+            flows.append([src, sport, (cseq + len(head)) & 0xFFFFFFFF, sseq])
+            self.planted["imei"] += 1
+        for _ in range(rounds):
+            for flow in flows:
+                src, sport, cseq, sseq = flow
+                self.w.frame(ipv4(src, dst, 6, tcp(sport, 80, cseq, sseq, 0x18, chunk)))
+                flow[2] = (cseq + MSS) & 0xFFFFFFFF
+
     def syn_flood(self, count: int) -> None:
         """``count`` one-packet flows (a SYN each, never answered) from scattered sources."""
         dst = b"\x0a\xc8\x63\x01"
@@ -254,9 +284,12 @@ class Generator:
             self.w.frame(ipv4(src, dst, 6, tcp(sport, 443, seq, 0, 0x02)))
 
 
-def generate(out: Path, size_mb: float, seed: int = 7, syn_flood: int = 0) -> dict[str, object]:
-    """Write the capture and its manifest; a SYN flood, if asked for, sits in the middle,
-    so the flows after it must still be found once the flood has filled the flow table."""
+def generate(
+    out: Path, size_mb: float, seed: int = 7, syn_flood: int = 0, uploads: int = 0
+) -> dict[str, object]:
+    """Write the capture and its manifest; a SYN flood or unfinished uploads, if asked
+    for, sit in the middle, so the flows after them must still be found once the flood
+    has filled the flow table or the uploads the memory bound."""
     target = int(size_mb * 1_000_000)
     with out.open("wb") as stream:
         writer = Writer(stream)
@@ -265,6 +298,7 @@ def generate(out: Path, size_mb: float, seed: int = 7, syn_flood: int = 0) -> di
             gen.flow()
         before = writer.bytes
         gen.syn_flood(syn_flood)
+        gen.open_uploads(uploads)
         target += writer.bytes - before
         while writer.bytes < target:
             gen.flow()
@@ -275,6 +309,7 @@ def generate(out: Path, size_mb: float, seed: int = 7, syn_flood: int = 0) -> di
         "frames": writer.frames,
         "flows": gen.flow_no,
         "syn_flood": syn_flood,
+        "uploads": uploads,
         "planted": dict(gen.planted),
     }
     out.with_suffix(".manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -289,8 +324,11 @@ def main() -> None:
     parser.add_argument(
         "--syn-flood", type=int, default=0, metavar="N", help="add N one-packet flows (SYNs)"
     )
+    parser.add_argument(
+        "--uploads", type=int, default=0, metavar="N", help="add N uploads that never finish"
+    )
     args = parser.parse_args()
-    print(json.dumps(generate(args.out, args.size_mb, args.seed, args.syn_flood)))
+    print(json.dumps(generate(args.out, args.size_mb, args.seed, args.syn_flood, args.uploads)))
 
 
 if __name__ == "__main__":

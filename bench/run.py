@@ -2,7 +2,8 @@
 
     python -m bench                      # 200 MB capture, leaktrace at 1 and 2 jobs, peers
     python -m bench --size-mb 50 --jobs 1 --skip-tshark
-    python -m bench --scale              # adds 1 GB and 5 GB captures and a SYN flood (memory)
+    python -m bench --scale              # adds 1 GB and 5 GB captures, a SYN flood and 3,000
+                                         # unfinished uploads (memory)
     python -m bench --repeat 5           # five rounds instead of three
     python -m bench --scale --scale-repeat 3   # the large captures in three rounds too
     python -m bench --proxy-load         # the live proxy under load instead (bench_proxy_load)
@@ -46,6 +47,10 @@ RESULTS = ROOT / "bench" / "results"
 SCALE_SIZES_MB = (1000, 5000)
 SYN_FLOOD_FLOWS = 1_000_000
 SYN_FLOOD_BASE_MB = 50
+# Unfinished uploads at once, each 146 KB of body held (430 MB in all) unless the
+# reader's bound on what all flows hold together closes the largest.
+UPLOADS = 3000
+UPLOADS_BASE_MB = 50
 
 
 @dataclass(slots=True)
@@ -79,10 +84,13 @@ class Row:
         return out
 
 
-def ensure_capture(size_mb: float, seed: int, syn_flood: int = 0) -> tuple[Path, dict[str, Any]]:
+def ensure_capture(
+    size_mb: float, seed: int, syn_flood: int = 0, uploads: int = 0
+) -> tuple[Path, dict[str, Any]]:
     """The generated capture for this size and seed, made once and reused."""
     WORK.mkdir(parents=True, exist_ok=True)
     name = f"gencap-{size_mb:g}mb-s{seed}" + (f"-syn{syn_flood}" if syn_flood else "")
+    name += f"-up{uploads}" if uploads else ""
     path = WORK / f"{name}.pcap"
     manifest_path = path.with_suffix(".manifest.json")
     if path.is_file() and manifest_path.is_file():
@@ -90,7 +98,7 @@ def ensure_capture(size_mb: float, seed: int, syn_flood: int = 0) -> tuple[Path,
         if manifest.get("bytes") == path.stat().st_size and manifest.get("version") == VERSION:
             return path, manifest
     print(f"generating {path.name} ...", file=sys.stderr, flush=True)
-    return path, generate(path, size_mb, seed, syn_flood)
+    return path, generate(path, size_mb, seed, syn_flood, uploads)
 
 
 def warm_page_cache(path: Path) -> None:
@@ -270,8 +278,9 @@ def bench_capture(
     syn_flood: int = 0,
     peers: bool = True,
     repeat: int = 1,
+    uploads: int = 0,
 ) -> dict[str, Any]:
-    capture, manifest = ensure_capture(size_mb, seed, syn_flood)
+    capture, manifest = ensure_capture(size_mb, seed, syn_flood, uploads)
     warm_page_cache(capture)
     use_tshark = peers and not args.skip_tshark and shutil.which("tshark") is not None
     if peers and not args.skip_tshark and not use_tshark:
@@ -323,6 +332,7 @@ def bench_capture(
         f"\n{capture.name}: {manifest['bytes'] / 1e6:.0f} MB, {manifest['frames']} frames, "
         f"{manifest['flows']} flows, planted {manifest['planted']}"
         + (f", {syn_flood} one-packet flows" if syn_flood else "")
+        + (f", {uploads} uploads that never finish" if uploads else "")
     )
     shown = rows[: len(jobs)] + ([side] if side is not None else []) + rows[len(jobs) :]
     print(table(shown, rows[0]))
@@ -426,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         flood = bench_capture(SYN_FLOOD_BASE_MB, args.seed, [1], args, SYN_FLOOD_FLOWS, False)
         runs.append(flood)
+        runs.append(
+            bench_capture(UPLOADS_BASE_MB, args.seed, [1], args, peers=False, uploads=UPLOADS)
+        )
     machine["load_avg_1m_after"] = machine_info()["load_avg_1m"]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

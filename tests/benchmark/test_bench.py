@@ -96,6 +96,27 @@ def test_generator_is_deterministic_and_floods_in_the_middle(tmp_path: Path) -> 
     assert f.stat().st_size == mf["bytes"]
 
 
+def test_unfinished_uploads_plant_one_imei_each_and_are_all_found(tmp_path: Path) -> None:
+    from leaktrace.pipeline import Pipeline, PipelineConfig
+    from leaktrace.sources.capture import CaptureSource
+    from leaktrace.types import Diagnostic, Finding
+
+    plain, up = tmp_path / "a.pcap", tmp_path / "up.pcap"
+    base = generate(plain, 0.3, seed=5)
+    manifest = generate(up, 0.3, seed=5, uploads=40)
+    assert manifest["planted"]["imei"] == base["planted"]["imei"] + 40
+    assert manifest["uploads"] == 40 and up.stat().st_size == manifest["bytes"]
+    # Over 5 MB of bodies held at once; a 1 MB bound closes uploads early, and every
+    # planted identifier is still found.
+    items = list(Pipeline(PipelineConfig.load()).run(CaptureSource(up, max_held=1 << 20)))
+    found = Counter(i.type for i in items if isinstance(i, Finding))
+    assert (
+        check_planted(manifest["planted"], found, run_measured([[sys.executable, "-c", "pass"]]))
+        == "PASS"
+    )
+    assert [i for i in items if isinstance(i, Diagnostic) and i.name == "memory_limit"]
+
+
 def test_check_requires_every_planted_identifier() -> None:
     measured = run_measured([[sys.executable, "-c", "pass"]])
     planted = {"imei": 3, "phone": 1}

@@ -117,3 +117,34 @@ def pcapng(frames: Frames, extra: dict[int, list[bytes]] | None = None) -> tuple
 
 def custom_block(btype: int, payload: bytes) -> bytes:
     return _block(btype, payload)
+
+
+def open_uploads(count: int, rounds: int, *, hole: bool = False) -> Frames:
+    """``count`` connections that each send a POST naming ``imei(n)`` and then body
+    segments, one flow after another in every round, and never finish: every body
+    so far stays held while the next flows send theirs. With ``hole`` the first
+    body segment of every flow is left out, so the rest waits out of order."""
+    frames = Frames()
+    server = bytes([93, 184, 216, 34])
+    chunk = b"x" * 1400
+    seqs = []
+    for n in range(count):
+        client = bytes([10, 3, (n >> 8) & 0xFF, n & 0xFF])
+        sport = 30000 + n
+        frames.add(ipv4(client, server, 6, tcp(sport, 80, 1000, 0, 0x02)))
+        frames.add(ipv4(server, client, 6, tcp(80, sport, 5000, 1001, 0x12)))
+        frames.add(ipv4(client, server, 6, tcp(sport, 80, 1001, 5001, 0x10)))
+        head = (
+            f"POST /up?imei={imei(n)} HTTP/1.1\r\nHost: up{n}.example\r\n"
+            f"Content-Length: {64 << 20}\r\n\r\n"
+        ).encode()
+        frames.add(ipv4(client, server, 6, tcp(sport, 80, 1001, 5001, 0x18, head)))
+        seqs.append(1001 + len(head))
+    for r in range(rounds):
+        for n in range(count):
+            client = bytes([10, 3, (n >> 8) & 0xFF, n & 0xFF])
+            if not (hole and r == 0):
+                seg = tcp(30000 + n, 80, seqs[n], 5001, 0x18, chunk)
+                frames.add(ipv4(client, server, 6, seg))
+            seqs[n] += len(chunk)
+    return frames

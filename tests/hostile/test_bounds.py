@@ -261,6 +261,49 @@ def test_flow_that_never_ends_is_streamed(tmp_path: Path, config: PipelineConfig
     assert peak_long < peak_short + (2 << 20), (peak_short >> 10, peak_long >> 10)
 
 
+def _held_run(
+    path: Path, config: PipelineConfig, max_held: int
+) -> tuple[int, list[Finding], list[Diagnostic]]:
+    """Peak traced memory, findings and diagnostics of a pipeline over ``path``."""
+    tracemalloc.start()
+    items = list(Pipeline(config).run(CaptureSource(path, max_held=max_held)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    findings = [i for i in items if isinstance(i, Finding)]
+    return peak, findings, [i for i in items if isinstance(i, Diagnostic)]
+
+
+@pytest.mark.parametrize("hole", [False, True], ids=["bodies", "out_of_order"])
+def test_many_unfinished_uploads_are_held_to_max_held(
+    tmp_path: Path, config: PipelineConfig, hole: bool
+) -> None:
+    """Each flow's buffers are bounded, but 150 flows hold 150 times that: the sum is
+    bounded too, and every flow's IMEI is still found."""
+    path = tmp_path / "uploads.pcap"
+    path.write_bytes(capgen.pcap(capgen.open_uploads(150, 40, hole=hole))[0])
+    unbounded, found_all, diags_all = _held_run(path, config, 1 << 40)
+    bounded, found, diags = _held_run(path, config, 1 << 20)
+    held = 150 * 39 * 1400  # the bodies (or out-of-order segments) of the last round's flows
+    assert unbounded > held, (unbounded, held)
+    assert bounded < unbounded - held // 2, (bounded >> 10, unbounded >> 10)
+    hosts = sorted(f.host or "" for f in imeis(found))
+    assert hosts == sorted(f"up{n}.example" for n in range(150))
+    assert hosts == sorted(f.host or "" for f in imeis(found_all))
+    (limit,) = [d for d in diags if d.name == "memory_limit"]
+    assert "max_held=1048576" in limit.detail and limit.detail.split()[0].isdigit()
+    assert int(limit.detail.split()[0]) >= 100  # flows closed early
+    assert not [d for d in diags_all if d.name == "memory_limit"]
+
+
+def test_a_capture_under_max_held_is_read_alike(config: PipelineConfig) -> None:
+    """The bound closes nothing when the flows hold less: the demo gives the same findings."""
+    demo = Path(__file__).resolve().parents[2] / "captures" / "demo.pcap"
+    small = list(Pipeline(config).run(CaptureSource(demo, max_held=256 << 10)))
+    default = list(Pipeline(config).run(CaptureSource(demo)))
+    assert small == default
+    assert not [i for i in small if isinstance(i, Diagnostic) and i.name == "memory_limit"]
+
+
 def _syn_flood(path: Path, syns: int) -> None:
     """``syns`` SYNs from distinct ports and addresses, then one real flow with the IMEI."""
     eth = capgen.ETH

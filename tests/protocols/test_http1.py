@@ -488,3 +488,15 @@ def test_a_whole_header_block_reads_as_line_by_line(parts: list[bytes], limit: i
     by_byte = RequestParser(max_header_bytes=limit, max_headers=5)
     assert parse_all(stream, whole) == parse_all(stream, by_byte, step=1)
     assert whole.diagnostics == by_byte.diagnostics
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=3000), st.integers(1, 700))
+def test_held_bytes_are_everything_fed_until_the_request_is_out(body: bytes, step: int) -> None:
+    wire = b"POST /u HTTP/1.1\r\nHost: a.example\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    parser = RequestParser()
+    out: list[HttpRequest] = []
+    for end in range(step, len(wire) + step, step):
+        out += parser.feed(wire[end - step : end])
+        assert parser.held_bytes == (0 if out else min(end, len(wire)))
+    assert [r.body for r in out] == [body] and parser.held_bytes == 0

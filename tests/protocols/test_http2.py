@@ -141,3 +141,20 @@ def test_capture_h2c_prior_knowledge() -> None:
         ("imei", "body>json:$.imei", "android.bugly.qq.com", IMEI),
     }
     assert {f.transport for f in findings} == {"http"}
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(min_size=1, max_size=3000), st.integers(1, 200))
+def test_held_bytes_stay_within_what_was_fed_and_end_at_zero(body: bytes, step: int) -> None:
+    conn = _client()
+    _request(conn, 1, "/up", body, [])
+    wire = conn.data_to_send()
+    parser = Http2RequestParser()
+    got = []
+    for end in range(step, len(wire) + step, step):
+        got += parser.feed(wire[end - step : end])
+        assert 0 <= parser.held_bytes <= min(end, len(wire))
+    assert len(got) == 1 and parser.held_bytes == 0
+    again = Http2RequestParser()
+    again.feed(wire[:-1])  # the DATA frame short of one byte: it is held, whole so far
+    assert len(body) <= again.held_bytes < len(wire)

@@ -110,3 +110,17 @@ def test_capture_mqtt_through_a_real_broker() -> None:
         ("imei", "mqtt:publish:payload>json:$.imei", None, IMEI),
     } <= planted(findings)
     assert source.coverage.flows_decoded == 1 and not source.coverage.opaque_reasons
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=4), st.integers(1, 40))
+def test_held_bytes_are_the_packet_not_yet_whole(payloads: list[bytes], step: int) -> None:
+    wire = _connect() + b"".join(_packet(0x30, _s(b"t") + p) for p in payloads)
+    reader = MqttReader()
+    for end in range(step, len(wire) + step, step):
+        reader.feed(wire[end - step : end])
+        assert 0 <= reader.held_bytes <= min(end, len(wire))
+    assert reader.held_bytes == 0
+    last = _packet(0x30, _s(b"t") + payloads[-1])
+    reader.feed(last[:-1])
+    assert reader.held_bytes == len(last) - 1

@@ -178,3 +178,15 @@ def test_any_record_and_segment_split_gives_same_hello(
 
 
 _REAL = handshake_of(client_hello_bytes("split.example", ["h2"]))
+
+
+def test_held_bytes_are_the_hello_read_so_far() -> None:
+    message = handshake_of(client_hello_bytes("tsis.jpush.cn", ["http/1.1"]))
+    wire = as_records(message, 100)
+    buf = HelloBuffer()
+    fed = 0
+    for i in range(0, len(wire) - 7, 7):
+        assert buf.feed(wire[i : i + 7]) == "need_more"
+        fed += len(wire[i : i + 7])
+        records_done = (fed // 105) * 5  # each whole 100-byte record's header is dropped
+        assert fed - records_done - 5 <= buf.held_bytes <= fed

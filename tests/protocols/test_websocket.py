@@ -105,3 +105,21 @@ def test_capture_websocket_messages_are_scanned() -> None:
     }
     assert {f.sdk for f in findings} == {"getui"}
     assert source.coverage.flows_decoded == 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=4), st.integers(1, 40))
+def test_held_bytes_stay_within_what_was_fed_and_end_at_zero(
+    messages: list[bytes], step: int
+) -> None:
+    conn = _client()
+    wire = b"".join(conn.send(BytesMessage(data=m)) for m in messages)
+    reader = WebSocketReader()
+    for end in range(step, len(wire) + step, step):
+        reader.feed(wire[end - step : end])
+        assert 0 <= reader.held_bytes <= min(end, len(wire))
+    assert reader.held_bytes == 0
+    one = _client().send(BytesMessage(data=messages[0] + b"!"))
+    partial = WebSocketReader()
+    partial.feed(one[:-1])  # the message short of its last byte: the rest is held
+    assert partial.held_bytes == len(messages[0])

@@ -435,3 +435,19 @@ def test_client_reassembler_made_late_gives_what_an_eager_one_gives(
     assert sum(p for p in got if isinstance(p, int)) == sum(
         p for p in expected if isinstance(p, int)
     )
+
+
+def test_shed_delivers_what_a_flow_holds_and_closes_it_for_memory() -> None:
+    run = Run(FlowTable())
+    handshake(run)
+    run.feed(tcp(C, 40001, S, 443, SYN, seq=7))  # a second flow that never carries data
+    # Out of order: four bytes are missing before these, so they wait in the table.
+    run.feed(tcp(C, 40000, S, 443, ACK | PSH, seq=1004, ack=5000, payload=b"held"))
+    (holding,) = run.table.flows_with_data()
+    assert holding.key.orig_p == 40000 and holding.held_bytes == 4
+    assert run.data() == []
+    run.events.extend(run.table.shed([holding]))
+    assert run.data() == [b"held"] and run.closed() == ["memory"]
+    assert run.table.shed_flows == 1 and len(run.table) == 1
+    assert run.table.flows_with_data() == []
+    assert list(run.table.shed([holding])) == []  # already gone: nothing twice

@@ -146,3 +146,15 @@ def test_strip_port() -> None:
     assert strip_port("[2001:db8::1]:443") == "2001:db8::1"
     assert strip_port("user@host.example.") == "host.example"
     assert strip_port("2001:db8::1") == "2001:db8::1"
+
+
+def test_held_bytes_follow_an_unfinished_request_and_free_at_its_end() -> None:
+    session = FlowSession(flow(), "t", DnsMap())
+    head = b"POST /u HTTP/1.1\r\nHost: a.example\r\nContent-Length: 10\r\n\r\n"
+    assert messages(feed(session, head + b"01234")) == []
+    assert session.held_bytes == len(head) + 5
+    assert len(messages(feed(session, b"56789"))) == 1
+    assert session.held_bytes == 0
+    raw = FlowSession(flow(resp_p=9999), "t", DnsMap())
+    feed(raw, b"\x00\x01binary junk that is no protocol at all" * 4)
+    assert raw.kind == "raw" and 0 < raw.held_bytes <= 4 * 40

@@ -56,3 +56,21 @@ def test_oversized_handshake_message_is_bounded() -> None:
     assembler = HandshakeAssembler()
     assert assembler.feed(b"\x0b\xff\xff\xff") == []
     assert assembler.broken and assembler.diagnostics[0].name == "tls_handshake_limit"
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=100)), max_size=6),
+    st.integers(1, 30),
+)
+def test_an_assembler_holds_what_it_has_not_handed_out(
+    msgs: list[tuple[int, bytes]], step: int
+) -> None:
+    wire = b"".join(bytes([t]) + len(b).to_bytes(3, "big") + b for t, b in msgs)
+    assembler = HandshakeAssembler()
+    fed = out = 0
+    for start in range(0, len(wire), step):
+        piece = wire[start : start + step]
+        fed += len(piece)
+        out += sum(len(m) for _, m in assembler.feed(piece))
+        assert assembler.buffered == fed - out
+    assert assembler.buffered == 0

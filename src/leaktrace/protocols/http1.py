@@ -127,6 +127,12 @@ class RequestParser:
         out, self._out = self._out, []
         return out
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes kept for a request not yet complete: unread input, the head read so
+        far (as header strings) and the body so far."""
+        return len(self._buf) + self._head_bytes + len(self._body)
+
     def close(self) -> list[HttpRequest]:
         """End of flow: return a request that was cut short, marked ``body_truncated``."""
         if self._state in (_State.UPGRADED, _State.CLOSED):

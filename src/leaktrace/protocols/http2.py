@@ -67,6 +67,11 @@ class Http2RequestParser:
         # Be as lenient as the client's encoder may have been told to be.
         self._decoder.max_allowed_table_size = 1 << 20
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes kept for frames and streams not yet complete."""
+        return len(self._buf) + sum(len(s.block) + len(s.body) for s in self._streams.values())
+
     def feed(self, data: bytes) -> list[HttpRequest]:
         if self.broken or not data:
             return []

@@ -62,6 +62,11 @@ class MqttReader:
         self._buf = bytearray()
         self._skip = 0
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes kept for a packet not yet complete."""
+        return len(self._buf)
+
     def feed(self, data: bytes) -> list[MqttPacket]:
         if self.broken:
             return []

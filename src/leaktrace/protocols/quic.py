@@ -225,6 +225,11 @@ class QuicHelloReader:
     def status(self) -> HelloStatus:
         return self._status
 
+    @property
+    def held_bytes(self) -> int:
+        """CRYPTO frame bytes kept until the ClientHello is whole."""
+        return sum(map(len, self._crypto.values()))
+
     def feed(self, datagram: bytes) -> HelloStatus:
         if self._status == "done":
             return self._status

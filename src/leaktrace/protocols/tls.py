@@ -52,6 +52,11 @@ class HelloBuffer:
         self._handshake = bytearray()
         self._status: HelloStatus = "need_more"
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes kept for a ClientHello not yet complete."""
+        return len(self._records) + len(self._handshake)
+
     def feed(self, data: bytes) -> HelloStatus:
         if self._status != "need_more":
             return self._status

@@ -59,6 +59,11 @@ class WebSocketReader:
         self._unmasked_reported = False
         self._inflater: zlib._Decompress | None = None
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes kept for a frame or a message not yet complete."""
+        return len(self._buf) + len(self._msg)
+
     def feed(self, data: bytes) -> list[WsMessage]:
         if self.broken or self.closed:
             return []

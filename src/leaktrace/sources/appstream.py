@@ -77,6 +77,15 @@ class AppStream:
     def decoded(self) -> bool:
         return self.mode in ("http", "http2", "websocket", "mqtt") and self.opaque_reason is None
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes kept for items not yet complete, by whichever reader holds them."""
+        held = len(self._pending)
+        for reader in (self._http, self._h2, self._ws, self._mqtt):
+            if reader is not None:
+                held += reader.held_bytes
+        return held
+
     def feed(self, data: bytes) -> list[AppItem]:
         out: list[AppItem] = []
         if self.mode == "sniff":

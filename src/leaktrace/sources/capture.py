@@ -7,6 +7,7 @@ whole.
 
 from __future__ import annotations
 
+import operator
 import os
 import socket
 import zlib
@@ -28,6 +29,9 @@ __all__ = ["CaptureError", "CaptureSource", "flow_partition"]
 ProgressCallback = Callable[[int, int], None]  # (bytes read, file size)
 PROGRESS_EVERY = 4096  # frames between progress callbacks
 DNS_PORT = 53
+#: Bytes all open flows together may keep for messages not yet complete (out-of-order
+#: segments, request heads and bodies, handshakes) before the largest are closed.
+MAX_HELD_BYTES = 64 << 20
 
 
 def flow_partition(src: str, sport: int, dst: str, dport: int, proto: int, count: int) -> int:
@@ -43,6 +47,7 @@ def flow_partition(src: str, sport: int, dst: str, dport: int, proto: int, count
 
 
 _MINE, _FOREIGN, _UNKNOWN = "mine", "foreign", "unknown"
+_size_of = operator.itemgetter(0)
 _OWNER_CACHE_MAX = 1 << 17
 _LINKTYPE_ETHERNET = 1
 _RAW_IPV4_LINKTYPES = frozenset({101, 228})
@@ -163,6 +168,7 @@ class CaptureSource:
         max_flows: int = 100_000,
         partition: tuple[int, int] | None = None,
         keylog: KeyLog | None = None,
+        max_held: int = MAX_HELD_BYTES,
     ) -> None:
         self.path = Path(path)
         # TLS secrets from --keylog; pcapng Decryption Secrets Blocks are added as read.
@@ -171,6 +177,13 @@ class CaptureSource:
         self._progress = progress
         self._idle_timeout = idle_timeout
         self._max_flows = max_flows
+        # Each bound on one flow's buffers is times the number of flows: this bounds the
+        # sum. Checked each time the frames read have moved this far into the file, so
+        # the held bytes overshoot it by at most that (no flow keeps more than was read;
+        # the frames the native walk takes are never kept).
+        self._max_held = max(1, max_held)
+        self._held_check_every = max(1 << 20, min(8 << 20, self._max_held // 8))
+        self.shed_bytes = 0  # held by the flows closed early to stay under max_held
         # (index, count): only flows that flow_partition assigns to index are analyzed;
         # the file-wide records (damage, skipped ranges) are reported by index 0 alone.
         if partition is not None and not 0 <= partition[0] < partition[1]:
@@ -202,6 +215,7 @@ class CaptureSource:
         bulk = table.bulk
         frames = 0
         next_progress = PROGRESS_EVERY if progress is not None else 1 << 62
+        next_held_check = self._held_check_every
         secrets_seen = 0
         # The native walk takes the frames that need no Python work (sources/skim.py).
         walk = None
@@ -219,6 +233,9 @@ class CaptureSource:
                 if walk is not None:
                     walk.stop_index = next_progress
                 progress(reader.bytes_read, reader.size)
+            if frame.offset >= next_held_check:
+                next_held_check = frame.offset + self._held_check_every
+                yield from self._shed_held(table, origin)
             data = frame.data
             # A download segment of a known flow: found from its header bytes and
             # accounted without decoding (most frames of a capture are these).
@@ -258,6 +275,13 @@ class CaptureSource:
                 f"{table.evicted} flows closed early to stay under max_flows={table.max_flows}; "
                 "their data up to then was analyzed",
             )
+        if table.shed_flows:
+            yield Diagnostic(
+                "memory_limit",
+                f"{table.shed_flows} flows holding {self.shed_bytes} bytes of unfinished "
+                f"messages closed early to stay under max_held={self._max_held}; "
+                "their data up to then was analyzed",
+            )
         self.anomalies = reader.anomalies
         self.skipped_ranges = reader.skipped_ranges
         self.skipped_bytes = reader.skipped_bytes
@@ -269,6 +293,33 @@ class CaptureSource:
                 yield self.damage
         if progress is not None:
             progress(reader.bytes_read, reader.size)
+
+    def _shed_held(self, table: FlowTable, origin: str) -> Iterator[Message | Diagnostic]:
+        """Close the flows holding the most unfinished data while all together hold more
+        than ``max_held``, down to half of it, so the next check is not due at once."""
+        held: list[tuple[int, FlowState]] = []
+        total = 0
+        for flow in table.flows_with_data():
+            session = flow.context
+            size = flow.held_bytes
+            if session is not None:
+                assert isinstance(session, FlowSession)
+                size += session.held_bytes
+            if size:
+                held.append((size, flow))
+                total += size
+        if total <= self._max_held:
+            return
+        held.sort(key=_size_of, reverse=True)
+        chosen = []
+        for size, flow in held:
+            chosen.append(flow)
+            self.shed_bytes += size
+            total -= size
+            if total <= self._max_held // 2:
+                break
+        for event in table.shed(chosen):
+            yield from self._dispatch(event, origin)
 
     def _dispatch(
         self, event: FlowData | FlowClosed | Diagnostic, origin: str

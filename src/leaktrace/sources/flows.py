@@ -81,6 +81,17 @@ class FlowState:
     _seen: int = field(default=0, repr=False)  # table packet count at the last packet
     _mark: int = field(default=0, repr=False)  # table packet count when last queued for LRU
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes the table keeps for this flow: data out of order, or waiting for its
+        stream's start to be settled."""
+        held = 0
+        if self._orig is not None:
+            held += self._orig.buffered
+        if self._resp is not None:
+            held += self._resp.buffered
+        return held
+
 
 @dataclass(slots=True)
 class FlowData:
@@ -98,7 +109,7 @@ class FlowClosed:
     """The flow is gone from the table; all its data has been delivered before this."""
 
     flow: FlowState
-    reason: str  # "fin", "rst", "idle", "evicted", "end"
+    reason: str  # "fin", "rst", "idle", "evicted", "memory", "end"
 
 
 FlowEvent = FlowData | FlowClosed | Diagnostic
@@ -178,6 +189,7 @@ class FlowTable:
         self.closed_raw: dict[bytes, None] = {}
         self.flows_opened = 0
         self.evicted = 0  # closed because max_flows was reached
+        self.shed_flows = 0  # closed by ``shed`` (the reader's memory bound)
         self.timed_out = 0  # closed after idle_timeout
 
     def __len__(self) -> int:
@@ -509,6 +521,27 @@ class FlowTable:
                 break
             del closed[tup]
             self._drop_closed(raw)
+
+    def flows_with_data(self) -> list[FlowState]:
+        """The open flows that have carried data or hold some, oldest first: only these
+        can hold bytes (most flows of a SYN flood are not among them)."""
+        return [
+            f
+            for f in self._flows
+            if f.context is not None or f._orig is not None or f._resp is not None
+        ]
+
+    def shed(self, flows: list[FlowState]) -> Iterator[FlowEvent]:
+        """Close ``flows`` now, delivering what they hold (reason ``memory``): a reader
+        over its memory bound frees the data of unfinished messages this way."""
+        events: list[FlowEvent] = []
+        for flow in flows:
+            if flow not in self._flows:
+                continue
+            events.clear()
+            self.shed_flows += 1
+            self._close(flow, "memory", flow.last_ts, flow._last_frame, events)
+            yield from events
 
     def close_all(self) -> Iterator[FlowEvent]:
         """End of capture: deliver everything still buffered and close every flow."""

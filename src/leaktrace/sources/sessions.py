@@ -110,6 +110,16 @@ class FlowSession:
         self.bytes_opaque = 0
         self.opaque_reason: str | None = None
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes this flow keeps for messages not yet complete (what closing it would free)."""
+        held = len(self._pending) + len(self._raw)
+        held += len(self._dns_tcp_buf) + len(self._dns_tcp_rbuf)
+        for part in (self._app, self._hello, self._tls, self._quic):
+            if part is not None:
+                held += part.held_bytes
+        return held
+
     # -- events -------------------------------------------------------------
 
     def on_data(self, ev: FlowData) -> Iterator[DecodedItem]:

@@ -125,6 +125,17 @@ class TlsDecryptor:
         return self._server_hello is None and self.failure is None
 
     @property
+    def held_bytes(self) -> int:
+        """Bytes kept for records, handshake messages and records queued for keys."""
+        return (
+            self._queued
+            + self._client.buffered
+            + self._server.buffered
+            + self._client_hs.buffered
+            + self._server_hs.buffered
+        )
+
+    @property
     def decrypting(self) -> bool:
         return self.failure is None and self.decrypted_records > 0
 

@@ -87,6 +87,10 @@ class HandshakeAssembler:
         self.broken = False
         self.diagnostics: list[Diagnostic] = []
 
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
     def feed(self, fragment: bytes) -> list[tuple[int, bytes]]:
         if self.broken:
             return []
