@@ -177,10 +177,11 @@ class CaptureSource:
         self._progress = progress
         self._idle_timeout = idle_timeout
         self._max_flows = max_flows
-        # Each bound on one flow's buffers is times the number of flows: this bounds the
-        # sum. Checked each time the frames read have moved this far into the file, so
-        # the held bytes overshoot it by at most that (no flow keeps more than was read;
-        # the frames the native walk takes are never kept).
+        # Every buffer of one flow has its own bound, but those add up over many open
+        # flows: this bounds their sum. It is checked each time the frames read have
+        # moved this far into the file, so the held bytes overshoot it by at most that
+        # (no flow keeps more than was read; the frames the native walk takes are
+        # never kept).
         self._max_held = max(1, max_held)
         self._held_check_every = max(1 << 20, min(8 << 20, self._max_held // 8))
         self.shed_bytes = 0  # held by the flows closed early to stay under max_held
