@@ -2,6 +2,11 @@
 
 Destinations are recorded for every message, not only those that carried an
 identifier, because contacting a tracker is itself a fact worth reporting.
+Their number is bounded (``MAX_DESTINATIONS``): a capture of a million
+lookups of distinct names would otherwise keep a million rows, about 390
+bytes each. Past the bound, the hosts that have received no identifier are
+folded, oldest first, into one row per party ("(other hosts)"), so the
+receivers of identifiers keep their own rows.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from dataclasses import dataclass, field
 from leaktrace.types import Attribution, Diagnostic, Finding, Message, Party
 
 PARTY_ORDER: dict[str, int] = {"third": 0, "unknown": 1, "first": 2}
+MAX_DESTINATIONS = 10_000
+OTHER_HOSTS = "(other hosts)"
+FOLDED = "destinations_folded"  # the diagnostic counter: hosts folded into OTHER_HOSTS
 
 
 @dataclass(slots=True)
@@ -41,20 +49,28 @@ class Destination:
 class Summary:
     """Running totals for one analysis."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_destinations: int = MAX_DESTINATIONS) -> None:
         self.destinations: dict[str, Destination] = {}
         self.findings = 0
         self.messages = 0
         self.types: Counter[str] = Counter()
         self.diagnostics: Counter[str] = Counter()
+        self.max_destinations = max(1, max_destinations)
+        # Hosts with a row of their own but no finding yet, oldest first: folded first.
+        self._quiet: dict[str, None] = {}
 
     def add_message(self, msg: Message, attr: Attribution) -> None:
         self.messages += 1
         key = attr.host or msg.flow.resp_h
         dest = self.destinations.get(key)
         if dest is None:
-            dest = Destination(key, attr.party, attr.sdk, attr.basis, first_ts=msg.ts)
-            self.destinations[key] = dest
+            if len(self.destinations) < self.max_destinations or self._fold_quiet():
+                dest = Destination(key, attr.party, attr.sdk, attr.basis, first_ts=msg.ts)
+                self.destinations[key] = dest
+                self._quiet[key] = None
+            else:  # every row has received identifiers: the new host joins its party's row
+                dest = self._other(attr.party, msg.ts)
+                self.diagnostics[FOLDED] += 1
         dest.transports.add(msg.transport)
         dest.messages += 1
 
@@ -64,7 +80,39 @@ class Summary:
         key = finding.host or finding.dst.rsplit(":", 1)[0].strip("[]")
         dest = self.destinations.get(key)
         if dest is not None:
-            dest.types[finding.type] += 1
+            self._quiet.pop(key, None)
+        elif len(self.destinations) >= self.max_destinations:
+            dest = self._other(finding.party, finding.ts)  # where its message went
+        else:
+            return
+        dest.types[finding.type] += 1
+
+    def _fold_quiet(self) -> bool:
+        """Fold the oldest host without findings into its party's (other hosts) row;
+        False when there is none."""
+        while self._quiet:
+            key = next(iter(self._quiet))
+            del self._quiet[key]
+            dest = self.destinations.pop(key, None)
+            if dest is None:
+                continue
+            other = self._other(dest.party, dest.first_ts)
+            other.first_ts = min(other.first_ts, dest.first_ts)
+            other.messages += dest.messages
+            other.transports |= dest.transports
+            if dest.types:  # none for a quiet row, but kept if one ever has some
+                other.types.update(dest.types)
+            self.diagnostics[FOLDED] += 1
+            return True
+        return False
+
+    def _other(self, party: Party, ts: float) -> Destination:
+        key = f"{OTHER_HOSTS} {party}"
+        other = self.destinations.get(key)
+        if other is None:
+            other = Destination(OTHER_HOSTS, party, None, "folded", first_ts=ts)
+            self.destinations[key] = other
+        return other
 
     def add_diagnostic(self, diag: Diagnostic) -> None:
         self.diagnostics[diag.name] += 1

@@ -14,6 +14,9 @@ from leaktrace.analyze import AnalysisResult
 from leaktrace.types import Coverage
 
 PARTY_STYLE = {"third": "bold red", "first": "green", "unknown": "yellow"}
+#: Rows of destinations that received no identifier shown at most: every receiver is
+#: shown, and a capture of thousands of looked-up names would otherwise scroll them away.
+MAX_QUIET_ROWS = 40
 
 
 def render_summary(result: AnalysisResult, console: Console) -> None:
@@ -26,7 +29,16 @@ def render_summary(result: AnalysisResult, console: Console) -> None:
     table.add_column("via", overflow="fold")
     for id_type in types:
         table.add_column(id_type, justify="right")
-    for dest in summary.ordered_destinations():
+    ordered = summary.ordered_destinations()
+    receivers = sum(1 for dest in ordered if dest.types)
+    room = max(0, MAX_QUIET_ROWS - receivers)
+    left_out = 0
+    for dest in ordered:
+        if not dest.types:
+            if room == 0:
+                left_out += 1
+                continue
+            room -= 1
         cells = [
             Text(dest.host),
             Text(dest.party, style=PARTY_STYLE.get(dest.party, "")),
@@ -36,6 +48,11 @@ def render_summary(result: AnalysisResult, console: Console) -> None:
         cells += [Text(str(dest.types[t]) if dest.types[t] else "·") for t in types]
         table.add_row(*cells)
     console.print(table)
+    if left_out:
+        console.print(
+            f"and {left_out} more destinations that received no identifier "
+            "(--format json lists them)"
+        )
     console.print(
         f"{summary.findings} findings of {len(types)} identifier types "
         f"in {summary.messages} messages to {len(summary.destinations)} destinations"
