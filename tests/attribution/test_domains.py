@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import subprocess
 import sys
@@ -147,3 +148,22 @@ def test_an_unreadable_snapshot_falls_back_to_tldextract(
     finally:
         domains._suffix_rules.cache_clear()
         registrable_domain.cache_clear()
+
+
+def _parses_as_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.text(alphabet="0123456789.:abcdefx%-٣", max_size=24),
+        st.text(max_size=12),
+    )
+)
+def test_is_ip_answers_as_ipaddress_does(host: str) -> None:
+    assert is_ip(host) == _parses_as_ip(host)
