@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from leaktrace.collector import fewer_collections
 from leaktrace.cores import MIN_PARALLEL_BYTES
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.sources.capture import CaptureSource, ProgressCallback
@@ -145,6 +146,22 @@ def analyze_capture(
     grows with the capture.
     Raises ``CaptureError`` when the file cannot be read at all.
     """
+    with fewer_collections():
+        return _analyze_capture(
+            path, config, on_finding, progress, jobs, keylog, engine, keep_findings
+        )
+
+
+def _analyze_capture(
+    path: str | os.PathLike[str],
+    config: PipelineConfig,
+    on_finding: FindingCallback | None,
+    progress: ProgressCallback | None,
+    jobs: int,
+    keylog: KeyLog | None,
+    engine: Engine,
+    keep_findings: bool,
+) -> AnalysisResult:
     source: MessageSource
     if engine == "tshark":
         from leaktrace.engines.tshark import TsharkSource

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from leaktrace import __version__
 from leaktrace.analyze import APP_SIDECAR, DEVICE_SIDECAR, open_source
 from leaktrace.attribution import SdkMatcher
+from leaktrace.collector import fewer_collections
 from leaktrace.corpus import Engine
 from leaktrace.corpus.store import DONE_STATUSES, CaptureRow, Store
 from leaktrace.declaration import AppDeclaration, load_declaration
@@ -169,7 +170,8 @@ def run_capture(task: CaptureTask) -> TaskOutcome:
     error = ""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            row = _analyze_into(store, sha, task, started)
+            with fewer_collections():
+                row = _analyze_into(store, sha, task, started)
         except Exception as exc:  # one capture's failure must not end the corpus run
             error = f"{type(exc).__name__}: {exc}"
             continue
