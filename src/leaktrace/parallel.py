@@ -267,10 +267,7 @@ def merge_summaries(summaries: Sequence[Summary]) -> Summary:
                     dest.host, dest.party, dest.sdk, dest.basis, first_ts=dest.first_ts
                 )
                 out.destinations[key] = mine
-            mine.first_ts = min(mine.first_ts, dest.first_ts)
-            mine.messages += dest.messages
-            mine.transports |= dest.transports
-            mine.types.update(dest.types)
+            mine.absorb(dest)
     return out
 
 

@@ -45,6 +45,13 @@ class Destination:
             "types": dict(sorted(self.types.items())),
         }
 
+    def absorb(self, other: Destination) -> None:
+        """Add ``other``'s counts to this row (the earlier first time is kept)."""
+        self.first_ts = min(self.first_ts, other.first_ts)
+        self.messages += other.messages
+        self.transports |= other.transports
+        self.types.update(other.types)
+
 
 class Summary:
     """Running totals for one analysis."""
@@ -90,21 +97,14 @@ class Summary:
     def _fold_quiet(self) -> bool:
         """Fold the oldest host without findings into its party's (other hosts) row;
         False when there is none."""
-        while self._quiet:
-            key = next(iter(self._quiet))
-            del self._quiet[key]
-            dest = self.destinations.pop(key, None)
-            if dest is None:
-                continue
-            other = self._other(dest.party, dest.first_ts)
-            other.first_ts = min(other.first_ts, dest.first_ts)
-            other.messages += dest.messages
-            other.transports |= dest.transports
-            if dest.types:  # none for a quiet row, but kept if one ever has some
-                other.types.update(dest.types)
-            self.diagnostics[FOLDED] += 1
-            return True
-        return False
+        if not self._quiet:
+            return False
+        key = next(iter(self._quiet))
+        del self._quiet[key]
+        dest = self.destinations.pop(key)  # a quiet host always has its row
+        self._other(dest.party, dest.first_ts).absorb(dest)
+        self.diagnostics[FOLDED] += 1
+        return True
 
     def _other(self, party: Party, ts: float) -> Destination:
         key = f"{OTHER_HOSTS} {party}"
