@@ -269,3 +269,46 @@ def test_a_failing_worker_fails_the_run(
     streamed: list[Finding] = []
     with pytest.raises(RuntimeError, match="partition 1 broke"):
         analyze_parallel(DEMO, config, 2, on_finding=streamed.append, keep_findings=False)
+
+
+_KEYED = ("tls12_aes128gcm", "tls12_chacha20", "tls13_aes128gcm", "tls13_aes256gcm")
+_KEYED += ("tls13_chacha20", "http2_tls", "quic_h3")
+
+
+def _keyed_capture(folder: Path) -> tuple[Path, Path]:
+    """The committed TLS and QUIC captures as one pcap (one flow each, in time order)
+    and their key logs as one file."""
+    records = bytearray()
+    header = b""
+    for name in _KEYED:
+        data = (DATA / "tls" / f"{name}.pcap").read_bytes()
+        header = header or data[:24]
+        records += data[24:]
+    capture, keys = folder / "keyed.pcap", folder / "keyed.keys"
+    capture.write_bytes(header + bytes(records))
+    keys.write_bytes(b"".join((DATA / "tls" / f"{n}.keys").read_bytes() for n in _KEYED))
+    return capture, keys
+
+
+def test_a_key_log_reaches_every_worker(
+    tmp_path: Path, config: PipelineConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--keylog no longer keeps a large capture on one core: each worker decrypts its
+    own flows with its copy of the secrets, and the result is the single pass's."""
+    from leaktrace.tls.keylog import load_keylog
+
+    capture, keys = _keyed_capture(tmp_path)
+    one = analyze_capture(capture, config, keylog=load_keylog([keys]))
+    assert not analyze_capture(capture, config).findings  # all of them are inside TLS
+    decrypted = {(f.src, f.dst) for f in one.findings}
+    assert len(decrypted) == 6
+    for jobs in (2, 5):
+        owners = set()
+        for src, dst in decrypted:
+            (sip, sport), (dip, dport) = src.rsplit(":", 1), dst.rsplit(":", 1)
+            owners.add(flow_partition(sip, int(sport), dip, int(dport), 6, jobs))
+        assert len(owners) == jobs  # every worker has flows of its own to decrypt
+        assert_same(one, analyze_parallel(capture, config, jobs, keylog=load_keylog([keys])))
+    # analyze_capture hands the key log over when it splits the work.
+    monkeypatch.setattr("leaktrace.analyze.MIN_PARALLEL_BYTES", 0)
+    assert_same(one, analyze_capture(capture, config, jobs=2, keylog=load_keylog([keys])))

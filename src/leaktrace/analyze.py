@@ -169,12 +169,7 @@ def _analyze_capture(
         source = TsharkSource(path, keylog=keylog)
     else:
         source = open_source(path, progress, keylog)
-    if (
-        jobs > 1
-        and keylog is None
-        and isinstance(source, CaptureSource)
-        and source.size >= MIN_PARALLEL_BYTES
-    ):
+    if jobs > 1 and isinstance(source, CaptureSource) and source.size >= MIN_PARALLEL_BYTES:
         from leaktrace.parallel import analyze_parallel
 
         return analyze_parallel(
@@ -184,6 +179,7 @@ def _analyze_capture(
             on_finding=on_finding,
             progress=progress,
             keep_findings=keep_findings,
+            keylog=keylog,
         )
     pipeline = Pipeline(config)
     findings, diagnostics = collect(

@@ -31,6 +31,7 @@ from leaktrace.cores import MIN_PARALLEL_BYTES, default_jobs
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.sources.capture import CaptureSource, ProgressCallback
 from leaktrace.summary import Destination, Summary
+from leaktrace.tls.keylog import KeyLog
 from leaktrace.types import Coverage, Diagnostic, Finding
 
 __all__ = [
@@ -74,14 +75,18 @@ def run_partition(
     count: int,
     progress: ProgressCallback | None = None,
     spill: str | None = None,
+    keylog: KeyLog | None = None,
 ) -> PartitionResult:
     """Analyze the flows of one partition; the unit of work of a worker process.
 
     With ``spill`` the findings go to that file as they are made (pickled in
     batches of ``SPILL_BATCH``) rather than back through the pool in one list,
-    which would hold them all in memory twice.
+    which would hold them all in memory twice. ``keylog`` is this worker's own
+    copy of the TLS secrets: a TLS flow and the keys it needs stay together,
+    and secrets in the file's pcapng blocks reach every worker, as each reads
+    the whole file.
     """
-    source = CaptureSource(path, partition=(index, count), progress=progress)
+    source = CaptureSource(path, partition=(index, count), progress=progress, keylog=keylog)
     pipeline = Pipeline(config)
     if spill is None:
         findings, diagnostics = collect(pipeline, source)
@@ -128,7 +133,9 @@ def _worker(index: int, count: int) -> PartitionResult:
 
     spill_dir = _shared.get("spill_dir")
     spill = os.path.join(spill_dir, f"part-{index}.pickle") if spill_dir else None
-    return run_partition(_shared["path"], _shared["config"], index, count, progress, spill)
+    return run_partition(
+        _shared["path"], _shared["config"], index, count, progress, spill, _shared["keylog"]
+    )
 
 
 def analyze_parallel(
@@ -139,6 +146,7 @@ def analyze_parallel(
     on_finding: FindingCallback | None = None,
     progress: ProgressCallback | None = None,
     keep_findings: bool = True,
+    keylog: KeyLog | None = None,
 ) -> AnalysisResult:
     """Analyze one pcap/pcapng with ``jobs`` worker processes; the result equals a single pass.
 
@@ -155,7 +163,7 @@ def analyze_parallel(
         contextlib.nullcontext() if keep_findings else tempfile.TemporaryDirectory()
     )
     with spill as spill_dir:
-        parts = _run_workers(str(path), config, jobs, size, progress, spill_dir)
+        parts = _run_workers(str(path), config, jobs, size, progress, spill_dir, keylog)
         if progress is not None:
             progress(size, size)
         result = merge_partitions(str(path), parts)
@@ -173,12 +181,15 @@ def _run_workers(
     size: int,
     progress: ProgressCallback | None,
     spill_dir: str | None,
+    keylog: KeyLog | None,
 ) -> list[PartitionResult]:
     ctx = mp.get_context("fork")
     # Worker 0 reports how far it has read here; the others read the same file.
     counter = ctx.Value("q", 0, lock=False) if progress is not None else None
     with _fork_lock:
-        _shared.update(path=path, config=config, counter=counter, spill_dir=spill_dir)
+        _shared.update(
+            path=path, config=config, counter=counter, spill_dir=spill_dir, keylog=keylog
+        )
         try:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
                 futures = [pool.submit(_worker, i, jobs) for i in range(jobs)]
