@@ -220,3 +220,21 @@ def test_any_label_reads_as_dig_prints_it(raw: bytes) -> None:
     packet = parse_dns(header() + bytes([len(raw)]) + raw + b"\x00\x00\x01\x00\x01")
     assert packet is not None
     assert packet.questions[0].qname == (_escaped(raw) if raw else "")
+
+
+def test_names_pointing_back_to_a_question_read_alike_whatever_its_labels() -> None:
+    """An answer that is only a pointer to its question takes the question's name as
+    read; a pointer into the middle of it, or past a label, is read label by label."""
+    question = b"\x03API\x04ex\\m\x03com\x00"  # upper case and a backslash: escaped
+    records = b""
+    for pointer in (b"\xc0\x0c", b"\xc0\x10", b"\x01x\xc0\x0c"):
+        records += pointer + struct.pack("!HHIH", 1, 1, 60, 4) + b"\x0a\x00\x00\x01"
+    wire = header(flags=0x8180, an=3) + question + b"\x00\x01\x00\x01" + records
+    packet = parse_dns(wire)
+    assert packet is not None
+    assert packet.questions[0].qname == "api.ex\\\\m.com"
+    assert [r.name for r in packet.answers] == [
+        "api.ex\\\\m.com",
+        "ex\\\\m.com",
+        "x.api.ex\\\\m.com",
+    ]

@@ -76,9 +76,10 @@ def parse_dns(data: bytes) -> DnsPacket | None:
     ancount = int.from_bytes(data[6:8], "big")
     questions: list[DnsQuestion] = []
     pos = HEADER_LEN
+    names: dict[int, str] = {}  # names read whole, by offset: what answers point back to
     try:
         for _ in range(qdcount):
-            name, pos = read_name(data, pos)
+            name, pos = read_name(data, pos, names)
             if pos + 4 > len(data):
                 raise _Malformed("question truncated")
             qtype = int.from_bytes(data[pos : pos + 2], "big")
@@ -89,7 +90,7 @@ def parse_dns(data: bytes) -> DnsPacket | None:
     answers: list[DnsRecord] = []
     try:
         for _ in range(ancount):
-            record, pos = _read_record(data, pos)
+            record, pos = _read_record(data, pos, names)
             answers.append(record)
     except _Malformed:
         pass
@@ -115,13 +116,17 @@ def split_tcp_dns(buffer: bytes) -> tuple[list[bytes], bytes]:
     return messages, buffer[pos:]
 
 
-def read_name(data: bytes, pos: int) -> tuple[str, int]:
+def read_name(data: bytes, pos: int, names: dict[int, str] | None = None) -> tuple[str, int]:
     """Read a possibly compressed name at ``pos``; return it and the offset after it.
 
     Each pointer must target an offset below the lowest one reached so far,
-    so a name visits every byte at most once and always terminates.
+    so a name visits every byte at most once and always terminates. ``names``
+    holds the names of this message already read whole, by offset: a name that
+    is nothing but a pointer to one of them (an answer naming its question) is
+    taken from there, and a name read whole without pointers is added.
     """
-    labels: list[str] = []
+    start = pos
+    labels: list[bytes] = []
     wire_len = 1
     end: int | None = None
     floor = pos
@@ -140,18 +145,32 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
             jumps += 1
             if target >= floor or jumps > MAX_POINTER_JUMPS:
                 raise _Malformed("compression pointer does not point backwards")
+            if not labels and names is not None and target in names:
+                return names[target], end
             floor = target
             pos = target
             continue
         if kind:
             raise _Malformed("reserved label type")
         if length == 0:
-            return ".".join(labels), end if end is not None else pos + 1
+            if end is not None:
+                return _name_text(labels), end
+            text = _name_text(labels)
+            if names is not None:
+                names[start] = text
+            return text, pos + 1
         wire_len += length + 1
         if wire_len > MAX_NAME_WIRE_LEN or pos + 1 + length > len(data):
             raise _Malformed("name too long or truncated")
-        labels.append(_label_text(data[pos + 1 : pos + 1 + length]))
+        labels.append(data[pos + 1 : pos + 1 + length])
         pos += 1 + length
+
+
+def _name_text(labels: list[bytes]) -> str:
+    """The labels as one name; all plain (nearly every real name): one check, one decode."""
+    if _PLAIN_LABEL.fullmatch(b"".join(labels)):
+        return b".".join(labels).decode("ascii").lower()
+    return ".".join(map(_label_text, labels))
 
 
 # Printable ASCII but "." and "\\": the labels of nearly every real name, which
@@ -174,8 +193,8 @@ def _label_text(raw: bytes) -> str:
     return "".join(out)
 
 
-def _read_record(data: bytes, pos: int) -> tuple[DnsRecord, int]:
-    name, pos = read_name(data, pos)
+def _read_record(data: bytes, pos: int, names: dict[int, str]) -> tuple[DnsRecord, int]:
+    name, pos = read_name(data, pos, names)
     if pos + 10 > len(data):
         raise _Malformed("record header truncated")
     rtype = int.from_bytes(data[pos : pos + 2], "big")
