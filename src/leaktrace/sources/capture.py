@@ -29,6 +29,7 @@ __all__ = ["CaptureError", "CaptureSource", "flow_partition"]
 ProgressCallback = Callable[[int, int], None]  # (bytes read, file size)
 PROGRESS_EVERY = 4096  # frames between progress callbacks
 DNS_PORT = 53
+_UDP = 17
 #: Bytes all open flows together may keep for messages not yet complete (out-of-order
 #: segments, request heads and bodies, handshakes) before the largest are closed.
 MAX_HELD_BYTES = 64 << 20
@@ -331,7 +332,9 @@ class CaptureSource:
                 key.orig_h, key.orig_p, key.resp_h, key.resp_p, key.proto
             ):
                 # Another partition's DNS flow: learn the names it answers, report nothing.
-                if isinstance(event, FlowData):
+                # Over UDP only the answers teach names, so the queries are not read (over
+                # TCP the client's first bytes tell the session the stream is DNS).
+                if isinstance(event, FlowData) and not (event.is_orig and key.proto == _UDP):
                     for _ in self._session(event.flow, origin).on_data(event):
                         pass
                 else:
