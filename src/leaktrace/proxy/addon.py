@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from mitmproxy import connection, ctx, exceptions, http, tls
 from mitmproxy.addonmanager import Loader
+from mitmproxy.net.http.http1 import expected_http_body_size
 from mitmproxy.proxy import server_hooks
 
 from leaktrace.declaration import DeclarationError, load_declaration
@@ -39,6 +40,10 @@ MAX_TRACKED_CONNECTIONS = 1 << 16  # per-connection request counters kept at onc
 MAX_FAULT_EVENTS = 10_000  # proxy_error events written per reason; past it only counted
 LOGGED_FAULTS = 20  # proxy_error log lines per reason before only every 1000th is logged
 BLOCK_BODY = b"blocked by leaktrace: identifier sent to an undeclared party\n"
+# Response bodies are never analyzed; mitmproxy would hold each whole in memory
+# (a 2 GB app update downloaded through the test Wi-Fi: 2 GB). Larger ones, and
+# ones of unknown length, go to the device as they arrive instead.
+STREAM_RESPONSES_OVER = 1 << 20
 OPTION_NAMES = (
     "leaktrace_device",
     "leaktrace_app",
@@ -190,6 +195,17 @@ class LeaktraceAddon:
             flow.response = http.Response.make(200, b"", {"X-Leaktrace": "sinkhole"})
             meta["sinkhole"] = True
         flow.metadata["leaktrace"] = meta
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        if response is None or response.stream:
+            return
+        try:
+            size = expected_http_body_size(flow.request, response)
+        except ValueError:  # a malformed Content-Length: mitmproxy reports it
+            return
+        if size is None or size < 0 or size > STREAM_RESPONSES_OVER:
+            response.stream = True
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         if self.recorder is None or flow.websocket is None or not flow.websocket.messages:
