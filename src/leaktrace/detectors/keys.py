@@ -15,8 +15,13 @@ from leaktrace.signatures.model import normalize_key
 NEAR_WINDOW = 24
 """How many bytes before a match may hold its key, e.g. ``"device_id":"``."""
 
+# What a key may hold besides ASCII letters and digits; normalize_key drops these, and
+# fold_keys drops them from a whole value, so both must read the same set.
+_KEY_SEPARATORS = b"_$.-"
 # key, then quotes/escapes, then ':' '=' or '>' (XML), then opening quotes/brackets.
-_KEY_BEFORE = re.compile(rb"([A-Za-z0-9_$.\-]{1,40})[\s\"'\\]*[:=>][\s\"'\\\[]*\Z")
+_KEY_BEFORE = re.compile(
+    rb"([A-Za-z0-9" + re.escape(_KEY_SEPARATORS) + rb"]{1,40})[\s\"'\\]*[:=>][\s\"'\\\[]*\Z"
+)
 _SUFFIX_MIN = 4
 _MEMO_MAX = 4096
 
@@ -85,9 +90,6 @@ def fold_keys(value: bytes) -> bytes:
     """``value`` as ``normalize_key`` folds the keys ``key_before`` reads in it: ASCII
     letters lowered and the separators a key may hold (``_ $ . -``) taken out."""
     return value.lower().translate(None, _KEY_SEPARATORS)
-
-
-_KEY_SEPARATORS = b"_$.-"
 
 
 def key_before(value: bytes, start: int) -> str:
