@@ -254,20 +254,25 @@ def test_cli_jobs_gives_the_same_jsonl(
     assert all(json.loads(line)["value"].count("*") for line in outputs[0][:20])  # masked
 
 
+@pytest.mark.parametrize("broken", [0, 1])
 def test_a_failing_worker_fails_the_run(
-    config: PipelineConfig, monkeypatch: pytest.MonkeyPatch
+    config: PipelineConfig, monkeypatch: pytest.MonkeyPatch, broken: int
 ) -> None:
-    """Its error reaches the caller, also when findings go through spill files."""
+    """Its error reaches the caller, also when findings go through spill files;
+    partition 0 runs in the calling process, the others in forked workers."""
     real = parallel.collect
+    caller = os.getpid()
 
-    def broken_in_partition_1(pipeline: Any, source: Any, *args: Any, **kwargs: Any) -> Any:
-        if source._partition == (1, 2):
-            raise RuntimeError("partition 1 broke")
+    def broken_in_one(pipeline: Any, source: Any, *args: Any, **kwargs: Any) -> Any:
+        index = source._partition[0]
+        assert (os.getpid() == caller) == (index == 0)
+        if index == broken:
+            raise RuntimeError(f"partition {index} broke")
         return real(pipeline, source, *args, **kwargs)
 
-    monkeypatch.setattr(parallel, "collect", broken_in_partition_1)  # forked workers see it
+    monkeypatch.setattr(parallel, "collect", broken_in_one)  # forked workers see it
     streamed: list[Finding] = []
-    with pytest.raises(RuntimeError, match="partition 1 broke"):
+    with pytest.raises(RuntimeError, match=f"partition {broken} broke"):
         analyze_parallel(DEMO, config, 2, on_finding=streamed.append, keep_findings=False)
 
 

@@ -4,9 +4,10 @@ Every worker reads the whole file (reading is the cheap part) but keeps only
 the packets of flows whose 5-tuple hash falls in its partition, so a flow and
 all its messages stay on one worker and the findings are those of a single
 pass. DNS reaches every worker because its answers name the other workers'
-flows. The parent merges findings in timestamp order and adds up summary and
-coverage; file-wide records (damage, skipped ranges, frame count) come from
-partition 0 alone, which reports them once.
+flows. The calling process is the worker of partition 0; it then merges
+findings in timestamp order and adds up summary and coverage. File-wide
+records (damage, skipped ranges, frame count) come from partition 0 alone,
+which reports them once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pickle
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,6 @@ __all__ = [
     "run_partition",
 ]
 
-_PROGRESS_POLL_S = 0.25
 # Findings a spill pickle holds: one pickle each cost a load call per finding (half
 # the parent's time merging 6,547 findings), one pickle for all would hold them all
 # in memory and make the unpickler remember every object in it.
@@ -123,14 +123,7 @@ _shared: dict[str, Any] = {}
 _fork_lock = threading.Lock()
 
 
-def _worker(index: int, count: int) -> PartitionResult:
-    progress = None
-    counter = _shared.get("counter")
-    if index == 0 and counter is not None:
-
-        def progress(done: int, total: int) -> None:
-            counter.value = done
-
+def _worker(index: int, count: int, progress: ProgressCallback | None = None) -> PartitionResult:
     spill_dir = _shared.get("spill_dir")
     spill = os.path.join(spill_dir, f"part-{index}.pickle") if spill_dir else None
     return run_partition(
@@ -183,26 +176,24 @@ def _run_workers(
     spill_dir: str | None,
     keylog: KeyLog | None,
 ) -> list[PartitionResult]:
+    """Partition 0 runs in this process, the others in forked workers.
+
+    This process would only wait otherwise; working itself spares a process
+    start and sending its share of the results back through a pipe, and its
+    progress reaches ``progress`` directly (the others read the same file).
+    """
     ctx = mp.get_context("fork")
-    # Worker 0 reports how far it has read here; the others read the same file.
-    counter = ctx.Value("q", 0, lock=False) if progress is not None else None
     with _fork_lock:
-        _shared.update(
-            path=path, config=config, counter=counter, spill_dir=spill_dir, keylog=keylog
-        )
+        _shared.update(path=path, config=config, spill_dir=spill_dir, keylog=keylog)
         try:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                futures = [pool.submit(_worker, i, jobs) for i in range(jobs)]
-                pending = set(futures)
-                while pending:
-                    done, pending = wait(
-                        pending, timeout=_PROGRESS_POLL_S, return_when=FIRST_EXCEPTION
-                    )
-                    if any(f.exception() is not None for f in done):
-                        break
-                    if progress is not None and counter is not None:
-                        progress(counter.value, size)
-                return [f.result() for f in futures]
+            with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=ctx) as pool:
+                futures = [pool.submit(_worker, i, jobs) for i in range(1, jobs)]
+                try:
+                    mine = _worker(0, jobs, progress)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                return [mine, *(f.result() for f in futures)]
         finally:
             _shared.clear()
 
