@@ -44,6 +44,11 @@ BLOCK_BODY = b"blocked by leaktrace: identifier sent to an undeclared party\n"
 # (a 2 GB app update downloaded through the test Wi-Fi: 2 GB). Larger ones, and
 # ones of unknown length, go to the device as they arrive instead.
 STREAM_RESPONSES_OVER = 1 << 20
+# Request bodies are read up to convert.MAX_BODY_BYTES, but mitmproxy would also hold
+# each whole (a device uploading a 2 GB video: 2 GB). Larger ones, and ones of unknown
+# length, go upstream as they arrive; only the part analysis reads is kept. Not when a
+# request must be judged before it leaves (--block-undeclared, --sinkhole).
+STREAM_REQUESTS_OVER = 1 << 20
 OPTION_NAMES = (
     "leaktrace_device",
     "leaktrace_app",
@@ -180,13 +185,26 @@ class LeaktraceAddon:
 
     # -- traffic ------------------------------------------------------------
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        request = flow.request
+        if request.stream or flow.response is not None:
+            return
+        if ctx.options.leaktrace_block_undeclared or ctx.options.leaktrace_sinkhole:
+            return  # the body is judged before anything of the request leaves
+        if _body_may_exceed(request, STREAM_REQUESTS_OVER):
+            request.stream = StreamedBody(convert.MAX_BODY_BYTES + 1)
+
     def request(self, flow: http.HTTPFlow) -> None:
-        if self.recorder is None or flow.response is not None:
+        # A server may answer a streamed upload before its end: it is analyzed all the same.
+        streamed = _restore_streamed_body(flow)
+        if self.recorder is None or (flow.response is not None and not streamed):
             return
         msg = convert.http_message(flow, self._next_depth(flow.client_conn))
         verdict = self.recorder.process(msg)
         meta = _metadata(verdict)
-        if verdict.undeclared and ctx.options.leaktrace_block_undeclared:
+        if streamed:
+            meta["streamed"] = True  # it went upstream as it arrived: nothing to block
+        elif verdict.undeclared and ctx.options.leaktrace_block_undeclared:
             flow.response = http.Response.make(
                 403, BLOCK_BODY, {"Content-Type": "text/plain", "X-Leaktrace": "blocked"}
             )
@@ -265,6 +283,7 @@ class LeaktraceAddon:
         extra: dict[str, object] = {}
         if "leaktrace" not in flow.metadata and self.recorder is not None:
             # cut short before the request hook: what arrived (target, headers) is still scanned
+            _restore_streamed_body(flow)
             msg = convert.http_message(flow, self._next_depth(flow.client_conn))
             verdict = self.recorder.process(msg)
             flow.metadata["leaktrace"] = {**_metadata(verdict), "cut_short": True}
@@ -371,6 +390,61 @@ class LeaktraceAddon:
             self._depth.pop(next(iter(self._depth)))
         self._depth[client.id] = depth
         return depth
+
+
+class StreamedBody:
+    """mitmproxy's ``stream`` callable for a request body: every chunk is passed on as
+    it arrives, and the first ``keep`` bytes are kept for analysis.
+
+    ``keep`` is one byte past the analysis cap, so that a longer body is seen as
+    cut, as it is when mitmproxy buffers it.
+    """
+
+    __slots__ = ("_chunks", "_kept", "keep")
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._chunks: list[bytes] = []
+        self._kept = 0
+
+    def __call__(self, data: bytes) -> bytes:
+        room = self.keep - self._kept
+        if room > 0 and data:
+            piece = data[:room]
+            self._chunks.append(piece)
+            self._kept += len(piece)
+        return data
+
+    def take(self) -> bytes:
+        """The kept bytes, once; the chunks are let go."""
+        body = b"".join(self._chunks)
+        self._chunks = []
+        return body
+
+
+def _body_may_exceed(request: http.Request, limit: int) -> bool:
+    try:
+        size = expected_http_body_size(request)
+    except ValueError:  # a malformed Content-Length: mitmproxy reports it
+        return False
+    if (
+        size == 0
+        and (request.is_http2 or request.is_http3)
+        and "content-length" not in request.headers
+    ):
+        size = None  # HTTP/2 and 3 frame a body themselves: without a length it is unknown
+    return size is None or size < 0 or size > limit
+
+
+def _restore_streamed_body(flow: http.HTTPFlow) -> bool:
+    """Put the kept start of a streamed request body where a buffered body would be,
+    for the analysis and for ``--save``; False when the body was not streamed."""
+    request = flow.request
+    if not isinstance(request.stream, StreamedBody):
+        return False
+    if request.raw_content is None:
+        request.raw_content = request.stream.take()
+    return True
 
 
 def default_max_connections() -> int:
