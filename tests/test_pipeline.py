@@ -97,3 +97,29 @@ def test_decoder_limits_surface_as_diagnostics_and_analysis_goes_on() -> None:
     items = list(pipeline().process(msg))
     assert any(isinstance(i, Diagnostic) and i.name == "decode_limit" for i in items)
     assert [f.type for f in findings(items)] == ["imei"]
+
+
+_PACKAGES = [
+    "com.tencent.mm",
+    "com.taobao.taobao",
+    "com.sina.weibo",
+    "com.baidu.BaiduMap",
+    "com.jingdong.app.mall",
+    "com.xunmeng.pinduoduo",
+]
+
+
+def test_an_app_list_sent_as_a_json_array_or_a_repeated_key_is_found() -> None:
+    """One package name is an app id; six in one list are the user's app list, whether
+    the app sends them in one string, as a JSON array or as a repeated key."""
+    as_array = json.dumps({"apps": [{"pkg": p, "v": "1.0"} for p in _PACKAGES]}).encode()
+    messages = [
+        http("ulogs.umeng.com", "/apps", as_array, (("Content-Type", "application/json"),)),
+        http("ulogs.umeng.com", "/apps?" + "&".join(f"pkg={p}" for p in _PACKAGES)),
+    ]
+    found = findings(pipeline().run(messages))
+    assert [(f.type, f.where, f.sdk) for f in found] == [
+        ("installed_apps", "body>json:$.apps[*].pkg", "umeng"),
+        ("installed_apps", "query:pkg", "umeng"),
+    ]
+    assert all(f.value.count("*") for f in found)  # masked like any value

@@ -164,6 +164,9 @@ class Field:
     where: str
     value: bytes
     key: str | None = None
+    # The elements of one list joined by commas (``json:$.apps[*]``): scanned only by
+    # the patterns for lists of values (``over_lists``), as each element is scanned alone.
+    joined: bool = False
 
 
 @_slot_init

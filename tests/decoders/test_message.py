@@ -187,6 +187,13 @@ def test_multipart_upload_with_json_part() -> None:
         Field("body>multipart:meta>json:$.imei", IMEI, "imei"),
         Field("body>multipart:meta>json:$.apps[0]", b"com.tencent.mm", "apps"),
         Field("body>multipart:meta>json:$.apps[1]", b"com.eg.android.AlipayGphone", "apps"),
+        # the array once more, whole, for the patterns of lists (an app list)
+        Field(
+            "body>multipart:meta>json:$.apps[*]",
+            b"com.tencent.mm,com.eg.android.AlipayGphone",
+            "apps",
+            joined=True,
+        ),
         Field("body>multipart:log", b"plain log line", "log"),
     ]
 

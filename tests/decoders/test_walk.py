@@ -101,3 +101,88 @@ def test_plain_values_remembered_give_the_same_fields(values: list[bytes]) -> No
     cold = fields()
     assert fields() == cold  # second pass: answered from the set
     walk._PLAIN.clear()
+
+
+# -- lists: their elements joined, for the patterns of lists ---------------------------
+
+
+def joined(w: Walker) -> list[Field]:
+    return [f for f in w.budget.fields if f.joined]
+
+
+def test_a_json_array_of_strings_is_also_one_joined_field() -> None:
+    w = walker()
+    w.content(
+        ("body",), b'{"apps": ["com.a.b", "com.c.d", "com.a.b"], "n": [1, 2]}', None, 0, None, []
+    )
+    assert [f.where for f in w.budget.fields if not f.joined] == [
+        "body>json:$.apps[0]",
+        "body>json:$.apps[1]",
+        "body>json:$.apps[2]",
+        "body>json:$.n[0]",
+        "body>json:$.n[1]",
+    ]
+    # distinct strings, in order; numbers are not lists of names
+    assert joined(w) == [Field("body>json:$.apps[*]", b"com.a.b,com.c.d", "apps", joined=True)]
+
+
+def test_one_key_across_an_array_of_objects_is_joined() -> None:
+    doc = {"d": {"list": [{"pkg": "a.b", "v": "1"}, {"pkg": "c.d", "v": "1"}]}}
+    w = walker()
+    w.content(("body",), json.dumps(doc).encode(), None, 0, None, [])
+    # "v" holds one value repeated: nothing a list pattern could need
+    assert joined(w) == [Field("body>json:$.d.list[*].pkg", b"a.b,c.d", "pkg", joined=True)]
+
+
+def test_nested_arrays_and_lists_of_one_give_no_more_than_they_should() -> None:
+    w = walker()
+    w.content(("body",), b'{"a": ["x"], "b": [["p", "q"], ["r"]]}', None, 0, None, [])
+    assert joined(w) == [Field("body>json:$.b[*][*]", b"p,q,r", "b", joined=True)]
+
+
+def test_repeated_form_keys_are_joined_under_their_name() -> None:
+    w = walker()
+    body = b"pkg=a.b&pkg=c.d&apps[]=e.f&apps[]=g.h&apps[2]=i.j&one=1"
+    w.content(("body",), body, None, 0, parse_media_type("application/x-www-form-urlencoded"), [])
+    assert joined(w) == [
+        Field("body>form:pkg", b"a.b,c.d", "pkg", joined=True),
+        Field("body>form:apps[*]", b"e.f,g.h,i.j", "apps", joined=True),
+    ]
+
+
+def test_a_joined_list_is_paid_for_from_the_decoded_bytes() -> None:
+    w = walker(max_total_bytes=10)
+    w.content(("body",), b'["abcdef", "ghijkl"]', None, 0, None, [])
+    assert joined(w) == [Field("body>json:$[*]", b"abcdef,ghi", None, joined=True)]
+    assert [d.detail for d in w.budget.diagnostics] == ["max_total_bytes: body>json:$[*]"]
+
+
+_ELEMENT = st.text(alphabet="abc.", min_size=1, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["k", "m", "x y"]), st.lists(_ELEMENT, max_size=6)))
+def test_each_array_is_joined_once_from_its_distinct_strings(doc: dict[str, list[str]]) -> None:
+    w = walker()
+    w.content(("body",), json.dumps(doc).encode(), None, 0, None, [])
+    expected = {}
+    for key, values in doc.items():
+        distinct = list(dict.fromkeys(values))
+        if len(distinct) > 1:
+            step = "." + key if key.isalpha() else f'["{key}"]'
+            expected[f"body>json:${step}[*]"] = ",".join(distinct).encode()
+    assert {f.where: f.value for f in joined(w)} == expected
+    assert all(f.key in doc for f in joined(w))
+    # the elements are still each a field of their own
+    assert sum(not f.joined for f in w.budget.fields) == sum(map(len, doc.values()))
+
+
+def _pb(number: int, text: bytes) -> bytes:
+    return bytes([number << 3 | 2, len(text)]) + text
+
+
+def test_a_repeated_protobuf_field_is_joined() -> None:
+    message = _pb(1, b"com.a.b") + _pb(1, b"com.c.d") + _pb(2, _pb(3, b"x.y")) + _pb(4, b"solo")
+    w = walker()
+    w.content(("body",), message, None, 0, parse_media_type("application/x-protobuf"), [])
+    assert joined(w) == [Field("body>protobuf:field.1", b"com.a.b,com.c.d", None, joined=True)]

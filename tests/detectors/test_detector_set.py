@@ -158,3 +158,31 @@ def test_remembered_fields_give_what_a_fresh_scan_gives(fields: list[Field], whe
     warm = detectors.run(moved)
     detectors._memo.clear()
     assert warm == detectors.run(moved)
+
+
+APPS = (
+    b"com.tencent.mm,com.taobao.taobao,com.sina.weibo,"
+    b"com.baidu.BaiduMap,com.jingdong.app.mall,com.xunmeng.pinduoduo"
+)
+
+
+@pytest.mark.parametrize("detectors", [FALLBACK, HYPERSCAN], ids=["fallback", "hyperscan"])
+def test_a_joined_list_is_scanned_by_the_list_patterns_alone(
+    detectors: DetectorSet | None,
+) -> None:
+    if detectors is None:
+        pytest.skip("hyperscan is not installed")
+    apps = Field("body>json:$.apps[*]", APPS, "apps", joined=True)
+    found = detectors.detect([apps])
+    assert [(d.type, d.where, d.confidence) for d in found] == [
+        ("installed_apps", "body>json:$.apps[*]", 0.95)
+    ]
+    # The same bytes as a plain field: the device's phone and IMEI are found in it; as a
+    # joined list they are not (each element was a field of its own already).
+    mixed = b"13800138000,869677023945285,39.908722,116.397499," + APPS
+    plain = {d.type for d in detectors.detect([Field("body>form:v", mixed, "v")])}
+    assert {"phone", "imei", "installed_apps"} <= plain
+    as_list = detectors.detect([Field("body>form:v", mixed, "v", joined=True)])
+    assert [d.type for d in as_list] == ["installed_apps"]
+    # and a joined field never takes a plain field's place in the memo, nor the reverse
+    assert {d.type for d in detectors.detect([Field("body>form:v", mixed, "v")])} == plain

@@ -54,11 +54,11 @@ class Budget:
         self._flow = flow
         self._reported: set[tuple[str, str]] = set()
 
-    def emit(self, chain: Chain, value: bytes, key: str | None) -> bool:
+    def emit(self, chain: Chain, value: bytes, key: str | None, joined: bool = False) -> bool:
         """Record a field; False once max_fields is reached."""
         fields = self.fields
         if not self.full and len(fields) < self.limits.max_fields:
-            fields.append(Field(">".join(chain), value, key))  # called per field: kept lean
+            fields.append(Field(">".join(chain), value, key, joined))  # per field: kept lean
             return True
         if not self.full:
             self.full = True

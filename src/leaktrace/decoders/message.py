@@ -40,8 +40,10 @@ def _http(walker: Walker, request: HttpRequest) -> None:
     path, query = split_target(request.target)
     if path is not None:
         walker.leaf(("url:path",), percent_decode(path), None)
-    for param, param_value in parse_query(query):
+    params = parse_query(query)
+    for param, param_value in params:
         walker.leaf((f"query:{param}",), param_value, param)
+    walker.repeated((), "query", params)
     content_encodings: list[str] = []
     for name, value in request.headers:
         lname = name.lower()

@@ -25,6 +25,20 @@ from leaktrace.decoders.mediatype import MediaType
 from leaktrace.decoders.url import percent_decode
 
 _PERCENT_ESCAPE: Final = re.compile(rb"%[0-9A-Fa-f]{2}")
+_INDEX: Final = re.compile(r"\[\d*\]")  # "[3]" in a JSON path, "[]" or "[3]" in a form name
+_WILD_MAX = 4096
+_WILD: dict[str, str] = {}  # paths and names with indexes as "[*]": they recur per message
+
+
+def _wild(path: str) -> str:
+    wild = _WILD.get(path)
+    if wild is None:
+        if len(_WILD) >= _WILD_MAX:
+            _WILD.clear()
+        wild = _WILD[path] = _INDEX.sub("[*]", path)
+    return wild
+
+
 _PRINTABLE_ASCII: Final = re.compile(rb"[\x20-\x7e]*")
 _JSON_START: Final = (b"{", b"[")
 
@@ -184,6 +198,7 @@ class Walker:
     # -- containers ---------------------------------------------------------
 
     def _walk_json(self, chain: Chain, doc: object, key: str | None, depth: int) -> None:
+        bracketed: list[jsonpath.JsonLeaf] = []  # array elements (or keys that need quoting)
         for leaf in jsonpath.iter_leaves(doc):
             if self.budget.full:
                 return
@@ -191,8 +206,28 @@ class Walker:
             leaf_key = leaf.key if leaf.key is not None else key
             if leaf.is_string:
                 self._value(step, leaf.value, leaf_key, depth, always=True)
+                if "[" in leaf.path:
+                    bracketed.append(leaf)
             else:
                 self._emit(step, leaf.value, leaf_key)
+        # With one value in all of them (a constant repeated per element) no list has two.
+        if len(bracketed) > 1 and len({leaf.value for leaf in bracketed}) > 1:
+            self._json_lists(chain, bracketed, key)
+
+    def _json_lists(self, chain: Chain, leaves: list[jsonpath.JsonLeaf], key: str | None) -> None:
+        """One joined field per array path (``$.apps[*]``, ``$.apps[*].pkg``)."""
+        lists: dict[str, tuple[str | None, list[bytes]]] = {}
+        for leaf in leaves:
+            path = _wild(leaf.path)
+            if path == leaf.path:
+                continue  # a quoted key, not an array element
+            found = lists.get(path)
+            if found is None:
+                lists[path] = (leaf.key if leaf.key is not None else key, [leaf.value])
+            else:
+                found[1].append(leaf.value)
+        for path, (list_key, values) in lists.items():
+            self._emit_list((*chain, f"json:{path}"), values, list_key)
 
     def _walk_pairs(
         self, chain: Chain, prefix: str, pairs: list[tuple[str, bytes]], depth: int
@@ -201,6 +236,20 @@ class Walker:
             if self.budget.full:
                 return
             self._value((*chain, f"{prefix}:{name}"), value, name, depth, always=True)
+        self.repeated(chain, prefix, pairs)
+
+    def repeated(self, chain: Chain, prefix: str, pairs: Sequence[tuple[str, bytes]]) -> None:
+        """One joined field for each name that several pairs share: ``pkg=a&pkg=b``,
+        ``apps[]=a&apps[]=b``, ``apps[0]=a&apps[1]=b``."""
+        if len(pairs) < 2:
+            return
+        groups: dict[str, list[bytes]] = {}
+        for name, value in pairs:
+            groups.setdefault(_wild(name) if "[" in name else name, []).append(value)
+        if len(groups) == len(pairs):
+            return  # every name once: no list
+        for name, values in groups.items():
+            self._emit_list((*chain, f"{prefix}:{name}"), values, name.split("[", 1)[0])
 
     def _protobuf(self, chain: Chain, data: bytes, key: str | None, depth: int, grpc: bool) -> bool:
         """A protobuf (or gRPC-framed) body: each leaf named by its field-number path."""
@@ -215,20 +264,34 @@ class Walker:
                     self.budget.error("protobuf", "not a protobuf message", chain)
                 continue
             base = (*chain, f"grpc:{index}") if grpc and len(messages) > 1 else chain
+            repeated: dict[str, list[bytes]] = {}  # a repeated field's texts, by path
             for leaf in found:
                 if self.budget.full:
                     return True
                 step = (*base, f"protobuf:field.{leaf.path}")
                 if leaf.is_text:
                     self._value(step, leaf.value, key, depth + 1, always=True)
+                    repeated.setdefault(leaf.path, []).append(leaf.value)
                 else:
                     self._emit(step, leaf.value, key)
+            for path, values in repeated.items():
+                if len(values) > 1:
+                    self._emit_list((*base, f"protobuf:field.{path}"), values, key)
         return True
 
     # -- helpers ----------------------------------------------------------
 
     def _emit(self, chain: Chain, data: bytes, key: str | None) -> bool:
         return self.budget.emit(chain, data, key)
+
+    def _emit_list(self, chain: Chain, values: list[bytes], key: str | None) -> None:
+        """A list's distinct elements joined by commas, as one field for the list
+        patterns (none for a list of one value repeated); the copy counts against the
+        message's decoded bytes."""
+        budget = self.budget
+        distinct = dict.fromkeys(values)
+        if len(distinct) > 1 and not budget.full:
+            budget.emit(chain, budget.charge(b",".join(distinct), chain), key, joined=True)
 
     def _inflate(self, coding: str, data: bytes, chain: Chain, declared: bool) -> bytes | None:
         """Decompress within the ratio and total-size bounds; None when nothing usable came out.

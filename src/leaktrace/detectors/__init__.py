@@ -54,6 +54,7 @@ class DetectorSet:
         profile_entries = self._profile.entries
         self._n_patterns = len(pattern_entries)
         self._n_literals = len(profile_entries)
+        self._list_patterns = frozenset(self._patterns.over_lists)
         entries = [*pattern_entries, *profile_entries, *self._location.entries]
         try:
             self._scanner = MultiPatternScanner(entries, backend=backend)
@@ -80,7 +81,7 @@ class DetectorSet:
         memo = self._memo
         for field in fields:
             value = field.value
-            if len(value) > MEMO_MAX_VALUE:
+            if len(value) > MEMO_MAX_VALUE or field.joined:
                 triggered.append(self._detect(field, found, diagnostics))
                 continue
             # What a field yields depends on its value and key alone (``where`` is
@@ -120,6 +121,8 @@ class DetectorSet:
     def _detect(self, field: Field, found: list[Detection], diagnostics: list[Diagnostic]) -> bool:
         """Scan one field, add what it holds; True when it may carry a coordinate."""
         hits = self._scanner.scan(field.value)
+        if field.joined:  # each element was scanned alone: only the list patterns here
+            hits = hits & self._list_patterns
         if not hits:
             return False
         n_patterns = self._n_patterns

@@ -62,6 +62,11 @@ class PatternDetector:
             for r in self._rules
         ]
 
+    @property
+    def over_lists(self) -> list[int]:
+        """The indexes into ``entries`` of the patterns that also run over joined lists."""
+        return [i for i, r in enumerate(self._rules) if r.pattern.over_lists]
+
     def pattern_id(self, index: int) -> str:
         return self._rules[index].pattern.id
 

@@ -89,6 +89,7 @@ class PatternSig:
     validator: str | None = None
     requires_key: bool = False
     caseless: bool = False
+    over_lists: bool = False
     confidence: Confidence | None = None
     compiled: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
 

@@ -80,6 +80,10 @@ class PatternSig(_Strict):
     validator: str | None = None
     requires_key: bool = False
     caseless: bool = False
+    # Also run over the elements of one list joined by commas (a JSON array's strings,
+    # one key across an array of objects, a repeated form or query key): for types that
+    # are a list of values, which no single element shows.
+    over_lists: bool = False
     confidence: Confidence | None = None
 
     @field_validator("regex")
