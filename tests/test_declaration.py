@@ -82,9 +82,17 @@ def test_consent_forms(tmp_path: Path, text: str, form: type, value: object) -> 
         ('{at: "2026-11-23T19:25:41"}', r":2: consent\.at: .*UTC offset"),
     ],
 )
-def test_bad_consent_is_located(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(DeclarationError, match=message):
-        load_declaration(write(tmp_path, f"app: {{id: x}}\nconsent: {text}\n"))
+@pytest.mark.parametrize("field", ["consent", "withdrawal"])
+def test_bad_consent_is_located(tmp_path: Path, text: str, message: str, field: str) -> None:
+    """A withdrawal takes the forms of consent, and its errors are located alike."""
+    with pytest.raises(DeclarationError, match=message.replace("consent", field)):
+        load_declaration(write(tmp_path, f"app: {{id: x}}\n{field}: {text}\n"))
+
+
+def test_a_withdrawal_is_declared_like_consent(tmp_path: Path) -> None:
+    text = "app: {id: x}\nconsent: {event: agree}\nwithdrawal: {url: /privacy/revoke}\n"
+    decl = load_declaration(write(tmp_path, text))
+    assert decl.withdrawal == ConsentUrl("/privacy/revoke")
 
 
 def test_device_ids_scope(tmp_path: Path) -> None:

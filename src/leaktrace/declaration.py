@@ -98,6 +98,8 @@ class AppDeclaration:
     collects: list[CollectedItem] = field(default_factory=list)
     shares: list[SharedItem] = field(default_factory=list)
     consent: Consent | None = None
+    #: how the user's withdrawal of consent shows, in the forms of ``consent``
+    withdrawal: Consent | None = None
     #: false: no device identifier is needed; a list: only these are; absent: not stated
     needs_device_ids: bool | list[str] | None = None
     frequency: list[FrequencyLimit] | None = None

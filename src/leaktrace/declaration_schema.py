@@ -138,6 +138,8 @@ class AppDeclaration(_Strict):
     collects: list[CollectedItem] = Field(default_factory=list)
     shares: list[SharedItem] = Field(default_factory=list)
     consent: Consent | None = None
+    #: how the user's withdrawal of consent shows, in the forms of ``consent``
+    withdrawal: Consent | None = None
     #: false: no device identifier is needed; a list: only these are; absent: not stated
     needs_device_ids: bool | list[str] | None = None
     frequency: list[FrequencyLimit] | None = None
@@ -215,7 +217,7 @@ def _validate(data: dict[str, Any], doc: YamlDocument | None) -> declaration.App
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     """Drop the union tag pydantic puts after ``consent`` (``consent.url.url``)."""
-    if len(loc) >= 2 and loc[0] == "consent" and loc[1] in _CONSENT_TAGS:
+    if len(loc) >= 2 and loc[0] in ("consent", "withdrawal") and loc[1] in _CONSENT_TAGS:
         return (loc[0], *loc[2:])
     return loc
 

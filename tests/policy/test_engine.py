@@ -74,7 +74,8 @@ def test_demo_verdicts(demo: AnalysisResult, signatures: SignatureSet) -> None:
         "phone": "declared",
     }
     unchecked = {r["id"] for r in record["rules"] if not r["checked"]}
-    assert unchecked == {"LT-BEFORE-CONSENT", "LT-DEVICE-ID-OUT-OF-SCOPE"}
+    assert unchecked == {"LT-BEFORE-CONSENT", "LT-DEVICE-ID-OUT-OF-SCOPE", "LT-AFTER-WITHDRAWAL"}
+    assert record["withdrawal"] is None
 
 
 def test_demo_with_a_stricter_declaration(demo: AnalysisResult, signatures: SignatureSet) -> None:

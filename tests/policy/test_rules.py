@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leaktrace.declaration import FrequencyLimit
+from leaktrace.declaration import AppDeclaration, FrequencyLimit
 from leaktrace.policy.context import PolicySettings
+from leaktrace.policy.engine import evaluation_record
 from leaktrace.policy.rules import RULE_INFO, RULES, _busiest_window
 from leaktrace.signatures.loader import SignatureSet
 from leaktrace.testing import finding
@@ -31,6 +32,7 @@ def test_rule_ids_are_stable_and_unique() -> None:
         "LT-CLEARTEXT-SENSITIVE",
         "LT-DEVICE-ID-OUT-OF-SCOPE",
         "LT-FREQUENCY",
+        "LT-AFTER-WITHDRAWAL",
     ]
     for info in RULE_INFO.values():
         assert info.clauses and info.severity in ("high", "medium", "low")
@@ -142,6 +144,58 @@ def test_consent_at_and_url(signatures: SignatureSet) -> None:
     mark = TimelineEvent(120.0, "request", (("url", "https://api.example.com/privacy/agree"),))
     ev = judge([finding(ts=100.0), finding(ts=130.0)], url, signatures, [mark])
     assert [v.count for v in ev.verdicts if v.rule == "LT-BEFORE-CONSENT"] == [1]
+
+
+# --------------------------------------------------------------------------- withdrawal
+
+WITHDRAWN = declaration(consent={"event": "consent"}, withdrawal={"event": "withdraw"})
+
+
+def test_identifiers_after_a_withdrawal_trip_until_consent_is_given_again(
+    signatures: SignatureSet,
+) -> None:
+    marks = [TimelineEvent(50.0, "consent"), TimelineEvent(100.0, "withdraw")]
+    before = finding(ts=90.0)
+    after = [finding(ts=101.5), finding(ts=130.0, type="oaid", value="ab****cd")]
+    ev = judge([before, *after], WITHDRAWN, signatures, marks)
+    assert tripped(ev, "LT-AFTER-WITHDRAWAL") == [("umeng", "imei"), ("umeng", "oaid")]
+    imei = next(v for v in ev.verdicts if v.rule == "LT-AFTER-WITHDRAWAL" and v.type == "imei")
+    assert imei.count == 1 and "1.5 s after consent was withdrawn" in imei.reason
+    assert dict(imei.detail) == {"withdrawal": "event 'withdraw'"}
+    # consent given again at 120: what follows it is allowed
+    again = judge(
+        [before, *after], WITHDRAWN, signatures, [*marks, TimelineEvent(120.0, "consent")]
+    )
+    assert tripped(again, "LT-AFTER-WITHDRAWAL") == [("umeng", "imei")]
+    verdict = next(v for v in again.verdicts if v.rule == "LT-AFTER-WITHDRAWAL")
+    assert dict(verdict.detail)["consent again"] == "20.0 s later"
+    assert evaluation_record(again)["withdrawal"] == {"ts": 100.0, "basis": "event 'withdraw'"}
+
+
+def test_a_withdrawal_by_request_or_time(signatures: SignatureSet) -> None:
+    by_url = declaration(consent={"at": 10.0}, withdrawal={"url": "/privacy/revoke$"})
+    mark = TimelineEvent(100.0, "request", (("url", "https://api.example.com/privacy/revoke"),))
+    ev = judge([finding(ts=90.0), finding(ts=110.0)], by_url, signatures, [mark])
+    assert [v.count for v in ev.verdicts if v.rule == "LT-AFTER-WITHDRAWAL"] == [1]
+    at = declaration(withdrawal={"at": 100.0})
+    ev = judge([finding(ts=90.0), finding(ts=110.0)], at, signatures)
+    assert [v.first_ts for v in ev.verdicts if v.rule == "LT-AFTER-WITHDRAWAL"] == [110.0]
+
+
+@pytest.mark.parametrize(
+    ("decl", "events", "why"),
+    [
+        (declaration(), [TimelineEvent(1.0, "x")], "does not say how a withdrawal shows"),
+        (WITHDRAWN, [], "no timeline events"),
+        (WITHDRAWN, [TimelineEvent(1.0, "consent")], "not withdrawn in this session"),
+    ],
+)
+def test_a_withdrawal_the_session_cannot_place_is_not_judged(
+    signatures: SignatureSet, decl: AppDeclaration, events: list[TimelineEvent], why: str
+) -> None:
+    ev = judge([finding(ts=500.0)], decl, signatures, events)
+    result = next(r for r in ev.results if r.rule.id == "LT-AFTER-WITHDRAWAL")
+    assert not result.checked and why in (result.why_not or "") and not result.verdicts
 
 
 # --------------------------------------------------------------------------- clear text

@@ -9,10 +9,15 @@ import urllib.error
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
+from leaktrace.declaration import parse_declaration
+from leaktrace.policy.engine import evaluate
 from leaktrace.proxy.runner import ProxyStartError
 from leaktrace.proxy.session import ControlError, ProxySession
+from leaktrace.signatures.loader import load_signatures
 from leaktrace.sinks.records import finding_record
+from leaktrace.timeline import Timeline
 from leaktrace.types import TimelineEvent
 
 from .lab import APP, DEVICE, REQUESTS, VALUES, opener
@@ -116,3 +121,23 @@ def test_attached_session_sees_the_same_session(session: ProxySession) -> None:
 def test_a_second_proxy_in_the_same_process_is_refused(session: ProxySession) -> None:
     with pytest.raises(ProxyStartError, match="already runs"):
         ProxySession(config=session.config).start()
+
+
+def test_a_harness_that_withdraws_consent_sees_what_was_sent_after(
+    session: ProxySession,
+) -> None:
+    """The harness marks consent and its withdrawal through the proxy's timeline; a
+    request after the withdrawal trips LT-AFTER-WITHDRAWAL, one before it does not."""
+    doc = yaml.safe_load(APP.read_text())
+    decl = parse_declaration(
+        {**doc, "consent": {"event": "agree"}, "withdrawal": {"event": "revoke"}}
+    )
+    session.mark("agree")
+    url = "https://loc.map.baidu.com/sdk.php?lat=39.908722&lng=116.397499"  # declared: not blocked
+    assert fetch(session, url)[0] == 200
+    session.mark("revoke")
+    time.sleep(0.01)  # the marks and the requests are timed by the same clock
+    assert fetch(session, url)[0] == 200
+    ev = evaluate(Timeline(session.findings(), session.events()), decl, load_signatures())
+    late = [v for v in ev.verdicts if v.rule == "LT-AFTER-WITHDRAWAL"]
+    assert [(v.type, v.count, v.recipient.key) for v in late] == [("location", 1, "baidu_location")]

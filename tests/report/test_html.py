@@ -132,3 +132,20 @@ def test_csv_cells_cannot_start_formulas() -> None:
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == list(SHARED_COLUMNS)
     assert all(not re.match(r"^[=+\-@]", cell) for row in rows[1:] for cell in row)
+
+
+def test_a_withdrawal_and_what_followed_it_are_shown() -> None:
+    decl = parse_declaration(
+        {
+            "app": {"id": "com.example.demoshop"},
+            "consent": {"event": "consent"},
+            "withdrawal": {"event": "withdraw"},
+        }
+    )
+    marks = [TimelineEvent(10.0, "consent"), TimelineEvent(20.0, "withdraw")]
+    html = render_html(evaluate(Timeline([finding(ts=25.0)], marks), decl))
+    text = " ".join(parse(html).text)
+    assert "Consent withdrawn:" in text and "(event 'withdraw')" in text
+    assert "LT-AFTER-WITHDRAWAL" in text and "5.0 s after consent was withdrawn" in text
+    unmarked = render_html(evaluate(Timeline([finding(ts=25.0)], marks[:1]), decl))
+    assert "Consent not withdrawn in this session" in " ".join(parse(unmarked).text)

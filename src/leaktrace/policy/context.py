@@ -62,6 +62,10 @@ class PolicyContext:
     settings: PolicySettings = field(default_factory=PolicySettings)
     consent: ConsentPoint | None = None
     consent_why_not: str | None = None
+    withdrawal: ConsentPoint | None = None
+    withdrawal_why_not: str | None = None
+    #: consent given again after the withdrawal; None when it was not
+    regranted: float | None = None
     _recipients: dict[tuple[str | None, str | None, str, str], Recipient] = field(
         default_factory=dict
     )
@@ -144,6 +148,41 @@ def resolve_consent(
     consent = decl.consent if decl is not None else None
     if consent is None:
         return None, "the declaration does not say how consent shows (consent:)"
+    return _first_occurrence(consent, "consent", events, requests)
+
+
+def resolve_withdrawal(
+    decl: AppDeclaration | None,
+    events: Sequence[TimelineEvent],
+    requests: Sequence[RequestMark] | None = None,
+) -> tuple[ConsentPoint | None, str | None, float | None]:
+    """Where the user withdrew consent (or why that cannot be placed), and when consent
+    was given again after it (None when it was not).
+
+    A withdrawal that never occurs leaves a point without a time: the session
+    did not exercise it. Consent given again is the first occurrence of the
+    ``consent`` form after the withdrawal.
+    """
+    withdrawal = decl.withdrawal if decl is not None else None
+    if withdrawal is None:
+        return None, "the declaration does not say how a withdrawal shows (withdrawal:)", None
+    point, why_not = _first_occurrence(withdrawal, "withdrawal", events, requests)
+    consent = decl.consent if decl is not None else None
+    if point is None or point.ts is None or consent is None or isinstance(consent, ConsentAt):
+        return point, why_not, None  # a declared time is the first consent, not a later one
+    at = point.ts
+    later = [e for e in events if e.ts > at]
+    later_requests = None if requests is None else [r for r in requests if r.ts > at]
+    again, _ = _first_occurrence(consent, "consent", later, later_requests)
+    return point, why_not, None if again is None else again.ts
+
+
+def _first_occurrence(
+    consent: ConsentEvent | ConsentUrl | ConsentAt,
+    what: str,
+    events: Sequence[TimelineEvent],
+    requests: Sequence[RequestMark] | None,
+) -> tuple[ConsentPoint | None, str | None]:
     if isinstance(consent, ConsentAt):
         return ConsentPoint(consent.ts, f"at {consent.ts:.3f} (declared time)"), None
     if isinstance(consent, ConsentEvent):
@@ -153,7 +192,7 @@ def resolve_consent(
             return ConsentPoint(first.ts, f"event {consent.event!r}"), None
         if not events:
             return None, (
-                f"consent is the event {consent.event!r} but the session has no "
+                f"{what} is the event {consent.event!r} but the session has no "
                 "timeline events (analyze a proxy or harness timeline)"
             )
         return ConsentPoint(None, f"event {consent.event!r} never marked in this session"), None
@@ -169,7 +208,7 @@ def resolve_consent(
         return ConsentPoint(first_hit.ts, f"request matching {consent.url!r}"), None
     if not candidates and requests is None:
         return None, (
-            f"consent is a request matching {consent.url!r} but no request URLs were "
+            f"{what} is a request matching {consent.url!r} but no request URLs were "
             "recorded (report from the capture, or mark events with a url)"
         )
     return ConsentPoint(None, f"no request matched {consent.url!r} in this session"), None

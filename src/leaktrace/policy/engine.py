@@ -18,6 +18,7 @@ from leaktrace.policy.context import (
     PolicySettings,
     RequestMark,
     resolve_consent,
+    resolve_withdrawal,
 )
 from leaktrace.policy.failon import FailOn as FailOn  # re-exported: callers import it from here
 from leaktrace.policy.lists import DoubleLists, lists_record, observed_lists
@@ -42,6 +43,7 @@ class Evaluation:
     consent: ConsentPoint | None
     consent_why_not: str | None
     notes: list[str] = field(default_factory=list)
+    withdrawal: ConsentPoint | None = None
 
     @property
     def verdicts(self) -> list[Verdict]:
@@ -79,6 +81,7 @@ def evaluate(
     findings.sort(key=lambda f: (f.ts, f.trans_depth))
     events = sorted(timeline.events, key=lambda e: e.ts)
     consent, why_not = resolve_consent(declaration, events, requests)
+    withdrawal, withdrawal_why_not, regranted = resolve_withdrawal(declaration, events, requests)
     ctx = PolicyContext(
         findings=findings,
         events=events,
@@ -87,11 +90,22 @@ def evaluate(
         settings=settings or PolicySettings(),
         consent=consent,
         consent_why_not=why_not,
+        withdrawal=withdrawal,
+        withdrawal_why_not=withdrawal_why_not,
+        regranted=regranted,
     )
     results = [rule.check(ctx) for rule in RULES]
     notes = _notes(declaration, signatures, findings)
     return Evaluation(
-        declaration, findings, events, results, observed_lists(ctx), consent, why_not, notes
+        declaration,
+        findings,
+        events,
+        results,
+        observed_lists(ctx),
+        consent,
+        why_not,
+        notes,
+        withdrawal,
     )
 
 
@@ -156,19 +170,20 @@ def verdict_record(verdict: Verdict) -> dict[str, Any]:
     }
 
 
+def _point_record(point: ConsentPoint | None) -> dict[str, Any] | None:
+    if point is None:
+        return None
+    return {"ts": None if point.ts is None else round(point.ts, 6), "basis": point.basis}
+
+
 def evaluation_record(evaluation: Evaluation) -> dict[str, Any]:
     decl = evaluation.declaration
-    consent = evaluation.consent
     return {
         "leaktrace_verdicts": VERDICT_FORMAT_VERSION,
         "app": None if decl is None else {"id": decl.app.id, "name": decl.app.name},
         "counts": {**evaluation.counts(), "findings": len(evaluation.findings)},
-        "consent": None
-        if consent is None
-        else {
-            "ts": None if consent.ts is None else round(consent.ts, 6),
-            "basis": consent.basis,
-        },
+        "consent": _point_record(evaluation.consent),
+        "withdrawal": _point_record(evaluation.withdrawal),
         "rules": [
             {
                 "id": result.rule.id,

@@ -56,6 +56,12 @@ NOTICE_2021_LISTS = Clause(
     "✅",
 )
 PIPL_13_14 = Clause("PIPL Arts. 13–14", "consent as the basis of processing", "○")
+METHOD_3_2 = Clause(
+    "认定方法 (2019) 三.2",
+    "collecting personal information after the user refused or withdrew consent",
+    "✅",
+)
+PIPL_15 = Clause("PIPL Art. 15", "the right to withdraw consent", "○")
 PIPL_23 = Clause(
     "PIPL Art. 23",
     "providing PI to another processor needs the recipient, purpose, method and types "
@@ -108,6 +114,12 @@ DEVICE_ID_OUT_OF_SCOPE = RuleInfo(
     "Device identifier or app list sent although the declaration says it is not needed",
     "medium",
     (NOTICE_2019_SHARE, GBT41391_ANNEX_F, GBT41391_6_1, PIPL_4_73),
+)
+AFTER_WITHDRAWAL = RuleInfo(
+    "LT-AFTER-WITHDRAWAL",
+    "Identifier still sent after the user withdrew consent",
+    "high",
+    (METHOD_3_2, PIPL_15),
 )
 FREQUENCY = RuleInfo(
     "LT-FREQUENCY",
@@ -190,6 +202,36 @@ class BeforeConsent:
                 lead = at - items[0].ts
                 why = f"{kind} sent to {_who(recipient)} {lead:.1f} s before consent"
             detail = [("consent", ctx.consent.basis)]
+            result.verdicts.append(
+                ctx.verdict(self.info, recipient, kind, items, why, detail=detail)
+            )
+        return result
+
+
+class AfterWithdrawal:
+    """C2: any identifier sent after the user withdrew consent, until consent is given again."""
+
+    info = AFTER_WITHDRAWAL
+
+    def check(self, ctx: PolicyContext) -> RuleResult:
+        if ctx.declaration is None:
+            return _no_declaration(self.info)
+        point = ctx.withdrawal
+        if point is None:
+            return RuleResult(self.info, checked=False, why_not=ctx.withdrawal_why_not)
+        at = point.ts
+        if at is None:  # the session never exercised it: nothing here says the app obeys
+            why = f"consent was not withdrawn in this session ({point.basis})"
+            return RuleResult(self.info, checked=False, why_not=why)
+        until = ctx.regranted
+        late = [f for f in ctx.findings if f.ts >= at and (until is None or f.ts < until)]
+        result = RuleResult(self.info)
+        for recipient, kind, items in ctx.group(late):
+            lag = items[0].ts - at
+            why = f"{kind} sent to {_who(recipient)} {lag:.1f} s after consent was withdrawn"
+            detail = [("withdrawal", point.basis)]
+            if until is not None:
+                detail.append(("consent again", f"{until - at:.1f} s later"))
             result.verdicts.append(
                 ctx.verdict(self.info, recipient, kind, items, why, detail=detail)
             )
@@ -340,5 +382,6 @@ RULES: tuple[Rule, ...] = (
     CleartextSensitive(),
     DeviceIdOutOfScope(),
     Frequency(),
+    AfterWithdrawal(),
 )
 RULE_INFO: dict[str, RuleInfo] = {rule.info.id: rule.info for rule in RULES}

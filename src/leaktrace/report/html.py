@@ -136,9 +136,19 @@ def _summary(ev: Evaluation, chart_dots: int) -> str:
         out.append(
             f'<p class="note">Session {_e(_t(ev.findings[0].ts))} to '
             f"{_e(_t(ev.findings[-1].ts))}. Consent: "
-            f"{_e(_consent_text(ev))}. Values are masked unless the run revealed them.</p>"
+            f"{_e(_consent_text(ev))}.{_e(_withdrawal_text(ev))} "
+            "Values are masked unless the run revealed them.</p>"
         )
     return "".join(out)
+
+
+def _withdrawal_text(ev: Evaluation) -> str:
+    point = ev.withdrawal
+    if point is None:
+        return ""  # not declared, or not placeable: the rule's row says why
+    if point.ts is None:
+        return f" Consent not withdrawn in this session ({point.basis})."
+    return f" Consent withdrawn: {_t(point.ts)} ({point.basis})."
 
 
 def _consent_text(ev: Evaluation) -> str:
