@@ -153,3 +153,11 @@ def test_any_document_loads_or_fails_with_a_located_error(doc: dict[str, object]
             assert str(exc).startswith(str(path)) or "app.yaml:" in str(exc)
         else:
             assert decl.app.id
+
+
+def test_the_example_in_the_rules_document_is_a_valid_declaration() -> None:
+    text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    block = text.split("## Declaration fields the rules read", 1)[1]
+    example = block.split("```yaml\n", 1)[1].split("```", 1)[0]
+    decl = parse_declaration(yaml.safe_load(example))
+    assert decl.withdrawal is not None and decl.shares[0].separate_consent is True

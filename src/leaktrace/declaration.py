@@ -50,6 +50,8 @@ class SharedItem:
     company: str | None = None
     types: list[str] = field(default_factory=list)
     purpose: str | None = None
+    #: the user gives separate consent to this sharing (PIPL Arts. 23, 29); None: not stated
+    separate_consent: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,8 @@ class SharedItem(_Strict):
     company: str | None = None
     types: list[str] = Field(default_factory=list)
     purpose: str | None = None
+    #: the user gives separate consent to this sharing (PIPL Arts. 23, 29); None: not stated
+    separate_consent: bool | None = None
 
     @field_validator("party")
     @classmethod

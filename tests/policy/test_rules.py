@@ -33,6 +33,7 @@ def test_rule_ids_are_stable_and_unique() -> None:
         "LT-DEVICE-ID-OUT-OF-SCOPE",
         "LT-FREQUENCY",
         "LT-AFTER-WITHDRAWAL",
+        "LT-SENSITIVE-SHARED",
     ]
     for info in RULE_INFO.values():
         assert info.clauses and info.severity in ("high", "medium", "low")
@@ -196,6 +197,42 @@ def test_a_withdrawal_the_session_cannot_place_is_not_judged(
     ev = judge([finding(ts=500.0)], decl, signatures, events)
     result = next(r for r in ev.results if r.rule.id == "LT-AFTER-WITHDRAWAL")
     assert not result.checked and why in (result.why_not or "") and not result.verdicts
+
+
+# --------------------------------------------------------------------------- sensitive shared
+
+LOCATION_TO_BAIDU = finding(
+    host="api.map.baidu.com", sdk="baidu_location", type="location", value="39.9***,116.3***"
+)
+
+
+@pytest.mark.parametrize(
+    ("separate", "levels"),
+    [(None, ["warning"]), (False, ["violation"]), (True, [])],
+    ids=["not-stated", "declared-without", "declared-with"],
+)
+def test_sensitive_shared_needs_separate_consent(
+    signatures: SignatureSet, separate: bool | None, levels: list[str]
+) -> None:
+    share: dict[str, object] = {"party": "baidu_location", "types": ["location", "imei"]}
+    if separate is not None:
+        share["separate_consent"] = separate
+    decl = declaration(shares=[share])
+    imei = finding(host="api.map.baidu.com", sdk="baidu_location")  # not a sensitive type
+    ev = judge([LOCATION_TO_BAIDU, imei, FIRST_PHONE], decl, signatures)
+    verdicts = [v for v in ev.verdicts if v.rule == "LT-SENSITIVE-SHARED"]
+    assert [v.level for v in verdicts] == levels
+    assert all((v.recipient.key, v.type) == ("baidu_location", "location") for v in verdicts)
+    if separate is None:
+        assert "does not say" in verdicts[0].reason
+
+
+def test_undeclared_sensitive_sharing_is_left_to_the_undisclosed_rule(
+    signatures: SignatureSet,
+) -> None:
+    ev = judge([LOCATION_TO_BAIDU], declaration(), signatures)
+    assert tripped(ev, "LT-SHARE-UNDISCLOSED") == [("baidu_location", "location")]
+    assert tripped(ev, "LT-SENSITIVE-SHARED") == []
 
 
 # --------------------------------------------------------------------------- clear text

@@ -21,7 +21,7 @@ from leaktrace.policy.context import (
     app_states,
     state_at,
 )
-from leaktrace.policy.model import Clause, Recipient, RuleInfo, RuleResult
+from leaktrace.policy.model import Clause, Level, Recipient, RuleInfo, RuleResult
 from leaktrace.policy.parties import host_in, share_declared, shares_covering
 from leaktrace.types import Finding
 
@@ -69,6 +69,9 @@ PIPL_23 = Clause(
     "✅",
 )
 PIPL_28 = Clause("PIPL Art. 28", "sensitive PI includes financial accounts and whereabouts", "✅")
+PIPL_29 = Clause(
+    "PIPL Art. 29", "processing sensitive PI needs the individual's separate consent", "○"
+)
 PIPL_51 = Clause("PIPL Art. 51", "security measures such as encryption", "○")
 PIPL_4_73 = Clause("PIPL Arts. 4, 73", "de-identified data is still personal information", "○")
 GBT35273_6_3A = Clause(
@@ -114,6 +117,12 @@ DEVICE_ID_OUT_OF_SCOPE = RuleInfo(
     "Device identifier or app list sent although the declaration says it is not needed",
     "medium",
     (NOTICE_2019_SHARE, GBT41391_ANNEX_F, GBT41391_6_1, PIPL_4_73),
+)
+SENSITIVE_SHARED = RuleInfo(
+    "LT-SENSITIVE-SHARED",
+    "Sensitive personal information shared with a third party without separate consent",
+    "medium",
+    (PIPL_28, PIPL_29, PIPL_23),
 )
 AFTER_WITHDRAWAL = RuleInfo(
     "LT-AFTER-WITHDRAWAL",
@@ -235,6 +244,42 @@ class AfterWithdrawal:
             result.verdicts.append(
                 ctx.verdict(self.info, recipient, kind, items, why, detail=detail)
             )
+        return result
+
+
+class SensitiveShared:
+    """C10: a sensitive type given to a third party that the shares list names for it, where
+    the entry does not say the user consents to it separately. Undeclared sharing is
+    LT-SHARE-UNDISCLOSED's: without an entry there is no consent to look at."""
+
+    info = SENSITIVE_SHARED
+
+    def check(self, ctx: PolicyContext) -> RuleResult:
+        decl = ctx.declaration
+        if decl is None:
+            return _no_declaration(self.info)
+        sensitive = ctx.sensitive_types()
+        shared = [
+            f
+            for f in ctx.findings
+            if f.party != "first" and f.type in sensitive and share_declared(decl, f)
+        ]
+        result = RuleResult(self.info)
+        for recipient, kind, items in ctx.group(shared):
+            entries = [s for s in shares_covering(decl, items[0]) if kind in s.types]
+            stated = {s.separate_consent for s in entries}
+            level: Level | None = None  # by the findings' confidence
+            if True in stated:
+                continue
+            if False in stated:
+                why = f"{kind} shared with {_who(recipient)} without separate consent, as declared"
+            else:
+                why = (
+                    f"{kind} shared with {_who(recipient)}; its shares entry does not say the "
+                    "user consents to it separately (separate_consent)"
+                )
+                level = "warning"  # the app did not say: the UI may still ask
+            result.verdicts.append(ctx.verdict(self.info, recipient, kind, items, why, level=level))
         return result
 
 
@@ -383,5 +428,6 @@ RULES: tuple[Rule, ...] = (
     DeviceIdOutOfScope(),
     Frequency(),
     AfterWithdrawal(),
+    SensitiveShared(),
 )
 RULE_INFO: dict[str, RuleInfo] = {rule.info.id: rule.info for rule in RULES}
