@@ -29,6 +29,7 @@ from leaktrace.parallel import (
 )
 from leaktrace.pipeline import PipelineConfig
 from leaktrace.profile import load_device
+from leaktrace.sinks.jsonl import finding_line
 from leaktrace.sources.capture import CaptureSource, flow_partition
 from leaktrace.types import Coverage, Finding
 
@@ -165,6 +166,44 @@ def test_findings_not_kept_still_reach_the_sink(
     assert sorted(streamed, key=_key) == sorted(kept.findings, key=_key)
     assert result.summary.findings == len(kept.findings)
     assert result.coverage == kept.coverage
+
+
+class _Lines:
+    """A LineSink that says which process rendered each line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    @staticmethod
+    def render(finding: Finding) -> str:
+        return f"{os.getpid()} {finding_line(finding)}"
+
+    def write_line(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@pytest.mark.parametrize(("jobs", "keep"), [(1, False), (2, False), (2, True)])
+def test_a_line_sink_gets_the_lines_of_one_pass_rendered_by_the_workers(
+    config: PipelineConfig,
+    synthetic: tuple[Path, dict[str, object]],
+    jobs: int,
+    keep: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """lines= writes what on_finding would, in the same order; a parallel run that does
+    not keep findings formats them in the process that made them."""
+    path, _ = synthetic
+    monkeypatch.setattr(parallel, "SPILL_BATCH", 7)  # several batches per worker
+    expected = [finding_line(f) for f in analyze_capture(path, config, jobs=1).findings]
+    sink = _Lines()
+    result = analyze_capture(path, config, jobs=jobs, lines=sink, keep_findings=keep)
+    pids = {line.split(" ", 1)[0] for line in sink.lines}
+    assert [line.split(" ", 1)[1] for line in sink.lines] == expected
+    assert (len(pids) == 2) == (jobs == 2 and not keep)  # the worker's and this process's
+    assert str(os.getpid()) in pids
+    assert len(result.findings) == (len(expected) if keep else 0)
+    with pytest.raises(ValueError, match="not both"):
+        analyze_capture(path, config, lines=sink, on_finding=print)
 
 
 def test_frames_are_owned_by_the_partition_their_decoded_flow_hashes_to() -> None:

@@ -94,6 +94,22 @@ def open_source(
 
 
 FindingCallback = Callable[[Finding], None]
+
+
+class LineSink(Protocol):
+    """A sink that writes each finding as one line of text (JSONL, say).
+
+    ``render`` must depend on the finding alone: with ``jobs`` > 1 it runs in
+    the worker that made the finding, so the lines are formatted on every core
+    and the calling process only writes them, in time order, with
+    ``write_line``.
+    """
+
+    def render(self, finding: Finding) -> str: ...
+
+    def write_line(self, line: str) -> None: ...
+
+
 MAX_KEPT_DIAGNOSTICS = 1000  # the rest are only counted, in summary.diagnostics
 
 
@@ -131,6 +147,7 @@ def analyze_capture(
     keylog: KeyLog | None = None,
     engine: Engine = "native",
     keep_findings: bool = True,
+    lines: LineSink | None = None,
 ) -> AnalysisResult:
     """Run the whole pipeline over one capture (pcap, pcapng, HAR or mitmproxy flows).
 
@@ -143,13 +160,25 @@ def analyze_capture(
     pcap/pcapng through Wireshark's dissectors instead of the native parsers.
     ``keep_findings=False`` leaves ``findings`` empty (the summary still counts
     them): a sink that writes each finding as it comes then needs no memory that
-    grows with the capture.
+    grows with the capture. ``lines`` takes the place of ``on_finding`` for a
+    sink that writes text (see ``LineSink``); give one or the other.
     Raises ``CaptureError`` when the file cannot be read at all.
     """
+    if lines is not None and on_finding is not None:
+        raise ValueError("give on_finding or lines, not both")
     with fewer_collections():
         return _analyze_capture(
-            path, config, on_finding, progress, jobs, keylog, engine, keep_findings
+            path, config, on_finding, progress, jobs, keylog, engine, keep_findings, lines
         )
+
+
+def _writer(lines: LineSink) -> FindingCallback:
+    render, write_line = lines.render, lines.write_line
+
+    def write(finding: Finding) -> None:
+        write_line(render(finding))
+
+    return write
 
 
 def _analyze_capture(
@@ -161,6 +190,7 @@ def _analyze_capture(
     keylog: KeyLog | None,
     engine: Engine,
     keep_findings: bool,
+    lines: LineSink | None,
 ) -> AnalysisResult:
     source: MessageSource
     if engine == "tshark":
@@ -180,7 +210,10 @@ def _analyze_capture(
             progress=progress,
             keep_findings=keep_findings,
             keylog=keylog,
+            lines=lines,
         )
+    if lines is not None:
+        on_finding = _writer(lines)
     pipeline = Pipeline(config)
     findings, diagnostics = collect(
         pipeline, source, on_finding, list(pipeline.setup_diagnostics), keep=keep_findings

@@ -179,7 +179,7 @@ def analyze(
             result = analyze_capture(
                 capture,
                 config,
-                on_finding=jsonl.write if jsonl else None,
+                lines=jsonl,
                 progress=progress,
                 jobs=jobs or default_jobs(),
                 keylog=secrets,

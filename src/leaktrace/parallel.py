@@ -27,7 +27,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from leaktrace.analyze import MAX_KEPT_DIAGNOSTICS, AnalysisResult, FindingCallback, collect
+from leaktrace.analyze import (
+    MAX_KEPT_DIAGNOSTICS,
+    AnalysisResult,
+    FindingCallback,
+    LineSink,
+    collect,
+)
 from leaktrace.cores import MIN_PARALLEL_BYTES, default_jobs
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.sources.capture import CaptureSource, ProgressCallback
@@ -76,15 +82,17 @@ def run_partition(
     progress: ProgressCallback | None = None,
     spill: str | None = None,
     keylog: KeyLog | None = None,
+    render: Callable[[Finding], str] | None = None,
 ) -> PartitionResult:
     """Analyze the flows of one partition; the unit of work of a worker process.
 
     With ``spill`` the findings go to that file as they are made (pickled in
     batches of ``SPILL_BATCH``) rather than back through the pool in one list,
-    which would hold them all in memory twice. ``keylog`` is this worker's own
-    copy of the TLS secrets: a TLS flow and the keys it needs stay together,
-    and secrets in the file's pcapng blocks reach every worker, as each reads
-    the whole file.
+    which would hold them all in memory twice; with ``render`` as well, each goes
+    as its merge key and its line of text, formatted here. ``keylog`` is this
+    worker's own copy of the TLS secrets: a TLS flow and the keys it needs stay
+    together, and secrets in the file's pcapng blocks reach every worker, as each
+    reads the whole file.
     """
     source = CaptureSource(path, partition=(index, count), progress=progress, keylog=keylog)
     pipeline = Pipeline(config)
@@ -93,9 +101,10 @@ def run_partition(
     else:
         with open(spill, "wb") as stream:
             batch: list[tuple[Any, ...]] = []
+            fields_of = _spill_fields if render is None else _line_record(render)
 
             def write(finding: Finding) -> None:
-                batch.append(_spill_fields(finding))
+                batch.append(fields_of(finding))
                 if len(batch) >= SPILL_BATCH:
                     pickle.dump(batch, stream, protocol=pickle.HIGHEST_PROTOCOL)
                     batch.clear()
@@ -127,7 +136,14 @@ def _worker(index: int, count: int, progress: ProgressCallback | None = None) ->
     spill_dir = _shared.get("spill_dir")
     spill = os.path.join(spill_dir, f"part-{index}.pickle") if spill_dir else None
     return run_partition(
-        _shared["path"], _shared["config"], index, count, progress, spill, _shared["keylog"]
+        _shared["path"],
+        _shared["config"],
+        index,
+        count,
+        progress,
+        spill,
+        _shared["keylog"],
+        _shared["render"],
     )
 
 
@@ -140,27 +156,40 @@ def analyze_parallel(
     progress: ProgressCallback | None = None,
     keep_findings: bool = True,
     keylog: KeyLog | None = None,
+    lines: LineSink | None = None,
 ) -> AnalysisResult:
     """Analyze one pcap/pcapng with ``jobs`` worker processes; the result equals a single pass.
 
-    Findings reach ``on_finding`` after all workers finish, in timestamp order.
-    With ``keep_findings=False`` the workers write them to temporary files that
-    are streamed to ``on_finding`` (merged by time, each worker's in the order
-    it made them) and the result's ``findings`` stays empty: memory does not
-    grow with the number of findings.
+    Findings reach ``on_finding`` (or ``lines``) after all workers finish, in
+    timestamp order. With ``keep_findings=False`` the workers write them to
+    temporary files that are streamed to ``on_finding`` (merged by time, each
+    worker's in the order it made them), or their lines, rendered by the
+    workers, to ``lines``; the result's ``findings`` stays empty: memory does
+    not grow with the number of findings.
     Raises ``CaptureError`` (before any worker starts) when the file cannot be read.
     """
+    if lines is not None and on_finding is not None:
+        raise ValueError("give on_finding or lines, not both")
     probe = CaptureSource(path)  # fails early, in this process, on an unreadable file
     size = probe.size
     spill: contextlib.AbstractContextManager[str | None] = (
         contextlib.nullcontext() if keep_findings else tempfile.TemporaryDirectory()
     )
+    rendered = lines is not None and not keep_findings
+    render = lines.render if rendered and lines is not None else None
     with spill as spill_dir:
-        parts = _run_workers(str(path), config, jobs, size, progress, spill_dir, keylog)
+        parts = _run_workers(str(path), config, jobs, size, progress, spill_dir, keylog, render)
         if progress is not None:
             progress(size, size)
         result = merge_partitions(str(path), parts)
-        if on_finding is not None:
+        if lines is not None and rendered:
+            write_line = lines.write_line
+            for line in _spilled_lines(parts):
+                write_line(line)
+        elif lines is not None:
+            for finding in result.findings:
+                lines.write_line(lines.render(finding))
+        elif on_finding is not None:
             findings = result.findings if keep_findings else _spilled(parts)
             for finding in findings:
                 on_finding(finding)
@@ -175,6 +204,7 @@ def _run_workers(
     progress: ProgressCallback | None,
     spill_dir: str | None,
     keylog: KeyLog | None,
+    render: Callable[[Finding], str] | None = None,
 ) -> list[PartitionResult]:
     """Partition 0 runs in this process, the others in forked workers.
 
@@ -184,7 +214,7 @@ def _run_workers(
     """
     ctx = mp.get_context("fork")
     with _fork_lock:
-        _shared.update(path=path, config=config, spill_dir=spill_dir, keylog=keylog)
+        _shared.update(path=path, config=config, spill_dir=spill_dir, keylog=keylog, render=render)
         try:
             with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=ctx) as pool:
                 futures = [pool.submit(_worker, i, jobs) for i in range(1, jobs)]
@@ -215,14 +245,41 @@ _spill_fields: Callable[[Finding], tuple[Any, ...]] = operator.attrgetter(*_FIND
 
 
 def _read_spill(path: Path) -> Iterator[Finding]:
+    for batch in _spill_batches(path):
+        yield from itertools.starmap(Finding, batch)
+
+
+def _spill_batches(path: Path) -> Iterator[list[tuple[Any, ...]]]:
     # Written by this run's own workers into a private temporary directory.
     with path.open("rb") as stream:
         while True:
             try:
-                batch = pickle.load(stream)
+                yield pickle.load(stream)
             except EOFError:
                 return
-            yield from itertools.starmap(Finding, batch)
+
+
+def _line_record(render: Callable[[Finding], str]) -> Callable[[Finding], tuple[Any, ...]]:
+    """A finding as its merge key and its rendered line: all the merge needs of it."""
+
+    def record(finding: Finding) -> tuple[Any, ...]:
+        return (finding.ts, finding.flow, finding.trans_depth, render(finding))
+
+    return record
+
+
+def _spilled_lines(parts: Sequence[PartitionResult]) -> Iterator[str]:
+    """The workers' rendered lines merged by time, as ``_spilled`` merges findings."""
+    streams = [
+        itertools.chain.from_iterable(_spill_batches(Path(p.spill)))
+        for p in parts
+        if p.spill is not None
+    ]
+    for record in heapq.merge(*streams, key=_line_key):
+        yield record[3]
+
+
+_line_key = operator.itemgetter(0, 1, 2)
 
 
 def merge_partitions(capture: str, parts: Sequence[PartitionResult]) -> AnalysisResult:

@@ -54,11 +54,19 @@ def finding_line(finding: Finding) -> str:
 
 
 class JsonlSink:
+    """A ``LineSink``: with ``analyze_capture(..., lines=sink)`` a parallel run formats
+    the lines in its workers and this process only writes them."""
+
+    render = staticmethod(finding_line)
+
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
         self.written = 0
 
     def write(self, finding: Finding) -> None:
-        self._stream.write(finding_line(finding) + "\n")
+        self.write_line(finding_line(finding))
+
+    def write_line(self, line: str) -> None:
+        self._stream.write(line + "\n")
         self._stream.flush()
         self.written += 1
