@@ -72,6 +72,8 @@ PARSERS: list[Parser] = [
     Parser("leaktrace.protocols.quic:hello_from_datagram", "bytes"),
     Parser("leaktrace.sources.appstream:read_stream", "bytes"),
     Parser("leaktrace.decoders.protobuf:leaves", "bytes"),
+    Parser("leaktrace.protocols.quic_app:stream_frames", "bytes"),
+    Parser("leaktrace.protocols.http3:read_request_stream", "bytes"),
 ]
 
 #: module → the target that fuzzes it.
@@ -106,6 +108,8 @@ COVERED: dict[str, str] = {
     "leaktrace.protocols.websocket": "parsers",
     "leaktrace.protocols.mqtt": "parsers",
     "leaktrace.protocols.quic": "parsers",
+    "leaktrace.protocols.quic_app": "parsers",
+    "leaktrace.protocols.http3": "parsers",
     "leaktrace.sources.appstream": "parsers",
     "leaktrace.decoders.protobuf": "parsers",
 }

@@ -20,6 +20,7 @@ import leaktrace.parallel as parallel
 from leaktrace.analyze import AnalysisResult, analyze_capture
 from leaktrace.cli import app
 from leaktrace.declaration import load_declaration
+from leaktrace.flowid import community_id
 from leaktrace.parallel import (
     MIN_PARALLEL_BYTES,
     analyze_parallel,
@@ -344,13 +345,16 @@ def test_a_key_log_reaches_every_worker(
     capture, keys = _keyed_capture(tmp_path)
     one = analyze_capture(capture, config, keylog=load_keylog([keys]))
     assert not analyze_capture(capture, config).findings  # all of them are inside TLS
-    decrypted = {(f.src, f.dst) for f in one.findings}
-    assert len(decrypted) == 6
+    decrypted = {(f.src, f.dst, f.flow) for f in one.findings}
+    assert len(decrypted) == 7  # six TLS flows and one QUIC flow (HTTP/3)
     for jobs in (2, 5):
         owners = set()
-        for src, dst in decrypted:
+        for src, dst, flow in decrypted:
             (sip, sport), (dip, dport) = src.rsplit(":", 1), dst.rsplit(":", 1)
-            owners.add(flow_partition(sip, int(sport), dip, int(dport), 6, jobs))
+            proto = next(
+                p for p in (6, 17) if community_id(sip, int(sport), dip, int(dport), p) == flow
+            )
+            owners.add(flow_partition(sip, int(sport), dip, int(dport), proto, jobs))
         assert len(owners) == jobs  # every worker has flows of its own to decrypt
         assert_same(one, analyze_parallel(capture, config, jobs, keylog=load_keylog([keys])))
     # analyze_capture hands the key log over when it splits the work.

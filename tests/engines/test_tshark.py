@@ -77,12 +77,17 @@ def test_same_findings_from_both_engines(capture: Path, with_keys: bool) -> None
     ended = time.perf_counter()
     TIMES["native"].append(middle - started)
     TIMES["tshark"].append(ended - middle)
-    assert native[0] == tshark[0]
+    if capture.name == "quic_h3.pcap" and with_keys:
+        # Debian's Wireshark 4.0 decrypts QUIC but decodes no HTTP/3 (QPACK): the
+        # request inside is the native engine's alone.
+        assert tshark[0] == set() and native[0]
+    else:
+        assert native[0] == tshark[0]
     assert native[1] == tshark[1]  # TLS and QUIC flows named alike (SNI)
     if capture.name.startswith(("tls", "http2_tls")) or "quic" in capture.name:
         assert native[1] and all(host for _, host in native[1])
     if with_keys or _keylog(capture) is None:
-        assert native[0] or capture.name == "quic_h3.pcap"  # every capture plants identifiers
+        assert native[0]  # every capture plants identifiers
 
 
 def test_native_engine_is_faster() -> None:

@@ -19,7 +19,8 @@ from leaktrace.protocols.quic import (
     initial_keys,
     parse_long_header,
 )
-from tls.captures import analyze
+from leaktrace.tls.keylog import KeyLog
+from tls.captures import IMEI, IMSI, analyze, keys, planted
 
 DCID = bytes.fromhex("8394c8f03e515708")
 
@@ -104,6 +105,40 @@ def test_quic_capture_is_attributed_without_keys() -> None:
     ]
     assert findings == []
     assert source.coverage.opaque_reasons == {"quic_without_keys": 1}
+
+
+def test_http3_inside_a_keyed_quic_capture_is_read() -> None:
+    """aioquic's client, its key log: the 1-RTT packets open (AES-256-GCM, SHA-384) and
+    the HTTP/3 POST inside gives its query and JSON body, as an HTTP/2 request would."""
+    source, messages, findings = analyze("quic_h3.pcap", keys("quic_h3"))
+    assert [(m.kind, m.transport, m.host) for m in messages] == [
+        ("quic_hello", "quic", "tsis.jpush.cn"),
+        ("http", "https", "tsis.jpush.cn"),
+    ]
+    request = messages[1].http
+    assert request is not None and request.version == "HTTP/3" and request.method == "POST"
+    assert planted(findings) == {
+        ("imsi", "query:imsi", "tsis.jpush.cn", IMSI),
+        ("imei", "body>json:$.imei", "tsis.jpush.cn", IMEI),
+    }
+    assert source.coverage.flows_decoded == 1 and source.coverage.opaque_reasons == {}
+
+
+def test_a_key_log_without_this_connection_leaves_it_opaque() -> None:
+    source, _, findings = analyze("quic_h3.pcap", keys("tls13_aes128gcm"))
+    assert findings == [] and source.coverage.opaque_reasons == {"quic_without_keys": 1}
+
+
+def test_a_wrong_secret_is_reported_as_a_failed_decryption() -> None:
+    log = keys("quic_h3")
+    wrong = KeyLog()
+    for line in log.to_text().splitlines():
+        label, random, secret = line.split()
+        if label == "CLIENT_TRAFFIC_SECRET_0":
+            secret = "00" * (len(secret) // 2)
+        wrong.add(label, bytes.fromhex(random), bytes.fromhex(secret))
+    source, _, findings = analyze("quic_h3.pcap", wrong)
+    assert findings == [] and source.coverage.opaque_reasons == {"quic_decrypt_failed": 1}
 
 
 @settings(max_examples=300, deadline=None)

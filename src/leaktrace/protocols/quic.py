@@ -50,7 +50,7 @@ class LongHeader:
     end: int  # offset just past this packet within the datagram
 
 
-def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+def read_varint(data: bytes | bytearray, pos: int) -> tuple[int, int]:
     """QUIC variable-length integer at ``pos``: (value, next position); raises IndexError."""
     first = data[pos]
     size = 1 << (first >> 6)
@@ -215,7 +215,7 @@ class QuicHelloReader:
         self.diagnostics: list[Diagnostic] = []
         self.version: int | None = None
         self.dcid: bytes | None = None  # the client's first DCID: the Initial keys' seed
-        self.server_cid_len: int | None = None  # from a client packet sent to the server's CID
+        self.client_random: bytes | None = None  # what a key log names the secrets by
         self._crypto: dict[int, bytes] = {}
         self._datagrams = 0
         self._largest = -1
@@ -293,6 +293,8 @@ class QuicHelloReader:
         if len(stream) < need:
             return False
         self.hello = parse_client_hello(bytes(stream[:need]))
+        if need >= 38:  # type, length, legacy version, then the random
+            self.client_random = bytes(stream[6:38])
         if self.hello is None:
             self._finish("quic_bad_client_hello", "ClientHello could not be parsed")
         self._status = "done"

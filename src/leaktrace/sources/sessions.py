@@ -31,7 +31,9 @@ from leaktrace.types import (
 
 # QUIC and TLS decryption (cryptography) load when a flow first needs them.
 if TYPE_CHECKING:
+    from leaktrace.protocols.http3 import Http3Reader
     from leaktrace.protocols.quic import QuicHelloReader
+    from leaktrace.protocols.quic_app import QuicAppReader
     from leaktrace.tls.connection import TlsDecryptor
 
 RAW_CHUNK_BYTES = 64 << 10  # raw payloads are scanned in chunks of at most this size
@@ -58,11 +60,13 @@ class FlowSession:
         "_app",
         "_dns_tcp_buf",
         "_dns_tcp_rbuf",
+        "_h3",
         "_hello",
         "_last_host",
         "_origin",
         "_pending",
         "_quic",
+        "_quic_app",
         "_quic_first",
         "_raw",
         "_raw_frame",
@@ -96,6 +100,9 @@ class FlowSession:
         self._tls: TlsDecryptor | None = None
         self._quic: QuicHelloReader | None = None
         self._quic_first = (0.0, 0)
+        # With the client's traffic secret: its 1-RTT packets opened, HTTP/3 read from them.
+        self._quic_app: QuicAppReader | None = None
+        self._h3: Http3Reader | None = None
         self._last_host: tuple[str | None, HostBasis] = (None, "none")
         self._raw_transport: Transport = "tcp"
         self._dns_tcp_buf = b""
@@ -115,7 +122,7 @@ class FlowSession:
         """Bytes this flow keeps for messages not yet complete (what closing it would free)."""
         held = len(self._pending) + len(self._raw)
         held += len(self._dns_tcp_buf) + len(self._dns_tcp_rbuf)
-        for part in (self._app, self._hello, self._tls, self._quic):
+        for part in (self._app, self._hello, self._tls, self._quic, self._h3):
             if part is not None:
                 held += part.held_bytes
         return held
@@ -159,11 +166,15 @@ class FlowSession:
         if self._quic is not None and self._quic.status == "need_more":
             self._quic.close()
             yield from self._quic_hello()
+        if self._h3 is not None:
+            yield from self._h3_items(self._h3.close(), ts, 0)
+            self._quic_outcome()
         yield from self._flush_raw()
 
     def outcome(self) -> FlowOutcome:
         return FlowOutcome(
-            decoded=self.kind in ("http", "mqtt", "dns", "tls") and self.opaque_reason is None,
+            decoded=self.kind in ("http", "mqtt", "dns", "tls", "quic")
+            and self.opaque_reason is None,
             opaque_reason=self.opaque_reason,
             bytes_outbound=self.bytes_outbound,
             bytes_decoded=self.bytes_decoded,
@@ -252,11 +263,7 @@ class FlowSession:
         elif not ev.is_orig:
             return
         elif self.kind == "quic":
-            self.bytes_opaque += len(ev.data)
-            quic = self._quic
-            if quic is not None and quic.status == "need_more" and quic.feed(ev.data) == "done":
-                self._quic_first = (ev.ts, ev.frame)
-                yield from self._quic_hello()
+            yield from self._on_quic_client(ev)
         else:
             self.bytes_opaque += len(ev.data)
             yield self._raw_message(ev.data, ev.ts, ev.frame, "udp")
@@ -381,6 +388,57 @@ class FlowSession:
             self.opaque_reason = "tls_no_app_data"
         elif self._app is not None and self._app.opaque_reason is not None:
             self.opaque_reason = self._app.opaque_reason
+
+    def _on_quic_client(self, ev: FlowData) -> Iterator[DecodedItem]:
+        app, h3 = self._quic_app, self._h3
+        if app is not None and h3 is not None:
+            opened = app.opened
+            chunks = app.feed(ev.data)
+            if app.opened > opened:
+                self.bytes_decoded += len(ev.data)
+                self.opaque_reason = None
+            else:
+                self.bytes_opaque += len(ev.data)
+            if chunks:
+                yield from self._h3_items(h3.feed(chunks), ev.ts, ev.frame)
+            return
+        self.bytes_opaque += len(ev.data)
+        quic = self._quic
+        if quic is not None and quic.status == "need_more" and quic.feed(ev.data) == "done":
+            self._quic_first = (ev.ts, ev.frame)
+            yield from self._quic_hello()
+            self._start_quic_app(quic)
+
+    def _start_quic_app(self, quic: QuicHelloReader) -> None:
+        """Read on with the key log's client traffic secret, for an HTTP/3 connection."""
+        hello = quic.hello
+        if not self.keylog or hello is None or quic.client_random is None or quic.dcid is None:
+            return
+        if "h3" not in hello.alpn:
+            return  # stream data of another protocol (DNS over QUIC, say) stays opaque
+        secret = self.keylog.get(quic.client_random, "CLIENT_TRAFFIC_SECRET_0")
+        if secret is None:
+            return  # stays quic_without_keys
+        from leaktrace.protocols.http3 import Http3Reader
+        from leaktrace.protocols.quic_app import QuicAppReader
+
+        self._quic_app = QuicAppReader(secret, quic.dcid)
+        self._h3 = Http3Reader()
+        self.opaque_reason = "quic_no_app_data"  # until a 1-RTT packet opens
+
+    def _h3_items(
+        self, items: list[HttpRequest | Diagnostic], ts: float, frame: int
+    ) -> Iterator[DecodedItem]:
+        for item in items:
+            if isinstance(item, HttpRequest):
+                yield self._http_message(item, ts, frame, "https")
+            else:
+                yield _with_flow(item, ts, self.flow.community_id)
+
+    def _quic_outcome(self) -> None:
+        app = self._quic_app
+        if app is not None and app.opened == 0:
+            self.opaque_reason = "quic_decrypt_failed" if app.failed else "quic_no_app_data"
 
     def _quic_hello(self) -> Iterator[DecodedItem]:
         quic = self._quic

@@ -1,0 +1,246 @@
+"""QUIC 1-RTT packets opened with a key log: the stream data a client sends.
+
+A QUIC connection's application data travels in short-header packets,
+protected with keys derived from the TLS 1.3 client traffic secret
+(``CLIENT_TRAFFIC_SECRET_0`` in an NSS key log, RFC 9001 §5). Given that
+secret this reader removes header protection, opens each packet and returns
+the STREAM frames it holds; the HTTP/3 layer (``http3``) makes requests of
+them. The cipher suite is not in the client's packets, so it is found by
+trying the suites the secret's length allows until one opens a packet. Key
+updates (the key phase bit) are followed. Sans-IO and bounded: a packet that
+does not open is counted, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+from leaktrace.protocols.quic import (
+    aes_hp_mask,
+    decode_packet_number,
+    parse_long_header,
+    read_varint,
+)
+from leaktrace.tls.decrypt import HashName, hkdf_expand_label
+
+MAX_FRAMES_PER_PACKET: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    stream_id: int
+    offset: int
+    data: bytes
+    fin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Suite:
+    name: str
+    key_len: int
+    hash: HashName  # of the key schedule: the secret's length says which
+    aead: Callable[[bytes], AESGCM | ChaCha20Poly1305]
+    mask: Callable[[bytes, bytes], bytes]
+
+
+def _chacha_hp_mask(hp_key: bytes, sample: bytes) -> bytes:
+    # RFC 9001 §5.4.4: the sample's first 4 bytes are the block counter, the rest the nonce,
+    # which is how ``cryptography`` takes ChaCha20's 16-byte nonce.
+    encryptor = Cipher(algorithms.ChaCha20(hp_key, sample), mode=None).encryptor()
+    return encryptor.update(b"\x00" * 5)
+
+
+_AES128 = _Suite("TLS_AES_128_GCM_SHA256", 16, "sha256", AESGCM, aes_hp_mask)
+_CHACHA = _Suite("TLS_CHACHA20_POLY1305_SHA256", 32, "sha256", ChaCha20Poly1305, _chacha_hp_mask)
+_AES256 = _Suite("TLS_AES_256_GCM_SHA384", 32, "sha384", AESGCM, aes_hp_mask)
+# The suites a traffic secret of each length may belong to (SHA-256 or SHA-384).
+SUITES_FOR_SECRET: Final = {32: (_AES128, _CHACHA), 48: (_AES256,)}
+
+
+@dataclass(slots=True)
+class _Keys:
+    secret: bytes
+    key: bytes
+    iv: bytes
+
+
+class QuicAppReader:
+    """Open a client's 1-RTT packets; feed each client datagram, get its STREAM frames.
+
+    A short header does not state the length of the server's connection ID;
+    the client's long-header packets after its first Initial (``first_dcid``)
+    are sent to it, so they tell it before any 1-RTT packet needs it.
+    """
+
+    def __init__(self, client_secret: bytes, first_dcid: bytes) -> None:
+        self.first_dcid = first_dcid
+        self.cid_len: int | None = None
+        self.suite: _Suite | None = None
+        self.opened = 0
+        self.failed = 0
+        self._candidates = SUITES_FOR_SECRET.get(len(client_secret), ())
+        self._secret = client_secret
+        self._hp: bytes | None = None
+        self._keys: _Keys | None = None  # of the current key phase
+        self._phase = 0
+        self._largest = -1
+
+    def feed(self, datagram: bytes) -> list[StreamChunk]:
+        chunks: list[StreamChunk] = []
+        pos = 0
+        while pos < len(datagram):
+            if datagram[pos] & 0x80:  # a long header (Initial, 0-RTT, Handshake): skip it
+                header = parse_long_header(datagram, pos)
+                if header is None:
+                    return chunks
+                if header.dcid != self.first_dcid:
+                    self.cid_len = len(header.dcid)
+                pos = header.end
+                continue
+            opened = self._open(datagram[pos:]) if self.cid_len is not None else None
+            if opened is None:
+                self.failed += 1
+            else:
+                self.opened += 1
+                chunks += stream_frames(opened)
+            break  # a short-header packet runs to the end of the datagram
+        return chunks
+
+    def _open(self, packet: bytes) -> bytes | None:
+        if self.suite is not None:
+            return self._open_with(self.suite, packet)
+        for suite in self._candidates:
+            payload = self._open_with(suite, packet, trial=True)
+            if payload is not None:
+                self.suite = suite
+                return payload
+        return None
+
+    def _open_with(self, suite: _Suite, packet: bytes, trial: bool = False) -> bytes | None:
+        pn_offset = 1 + (self.cid_len or 0)
+        sample = packet[pn_offset + 4 : pn_offset + 20]
+        if len(sample) < 16:
+            return None
+        hp = self._hp if not trial and self._hp is not None else _derive(self._secret, suite)[2]
+        mask = suite.mask(hp, sample)
+        first = packet[0] ^ (mask[0] & 0x1F)
+        pn_len = (first & 0x03) + 1
+        pn_bytes = bytes(
+            b ^ m for b, m in zip(packet[pn_offset : pn_offset + pn_len], mask[1:], strict=False)
+        )
+        header = bytes([first]) + packet[1:pn_offset] + pn_bytes
+        pn = decode_packet_number(self._largest, int.from_bytes(pn_bytes, "big"), pn_len)
+        phase = (first >> 2) & 1
+        keys = self._keys_for(suite, phase, trial)
+        nonce = bytes(a ^ b for a, b in zip(keys.iv, pn.to_bytes(12, "big"), strict=True))
+        try:
+            payload = suite.aead(keys.key).decrypt(nonce, packet[pn_offset + pn_len :], header)
+        except (InvalidTag, ValueError):
+            return None
+        if trial or self._keys is None:
+            self._hp = hp
+        if phase != self._phase or self._keys is None:
+            self._keys, self._phase = keys, phase
+        self._largest = max(self._largest, pn)
+        return payload
+
+    def _keys_for(self, suite: _Suite, phase: int, trial: bool) -> _Keys:
+        current = self._keys
+        if trial or current is None:
+            key, iv, _ = _derive(self._secret, suite)
+            return _Keys(self._secret, key, iv)
+        if phase == self._phase:
+            return current
+        # RFC 9001 §6: the next generation's secret; header protection keys stay.
+        secret = hkdf_expand_label(current.secret, b"quic ku", b"", len(current.secret), suite.hash)
+        key, iv, _ = _derive(secret, suite)
+        return _Keys(secret, key, iv)
+
+
+def _derive(secret: bytes, suite: _Suite) -> tuple[bytes, bytes, bytes]:
+    """(key, iv, header protection key) of a traffic secret (RFC 9001 §5.1)."""
+    key = hkdf_expand_label(secret, b"quic key", b"", suite.key_len, suite.hash)
+    iv = hkdf_expand_label(secret, b"quic iv", b"", 12, suite.hash)
+    hp = hkdf_expand_label(secret, b"quic hp", b"", suite.key_len, suite.hash)
+    return key, iv, hp
+
+
+# Frame types with only varint fields after the type, by how many (RFC 9000 §19).
+_VARINT_FIELDS: Final = {
+    0x04: 3,  # RESET_STREAM
+    0x05: 2,  # STOP_SENDING
+    0x10: 1,  # MAX_DATA
+    0x11: 2,  # MAX_STREAM_DATA
+    0x12: 1,  # MAX_STREAMS (bidi)
+    0x13: 1,  # MAX_STREAMS (uni)
+    0x14: 1,  # DATA_BLOCKED
+    0x15: 2,  # STREAM_DATA_BLOCKED
+    0x16: 1,  # STREAMS_BLOCKED (bidi)
+    0x17: 1,  # STREAMS_BLOCKED (uni)
+    0x19: 1,  # RETIRE_CONNECTION_ID
+}
+
+
+def stream_frames(payload: bytes) -> list[StreamChunk]:
+    """The STREAM frames of a 1-RTT payload, up to the first frame that does not parse."""
+    out: list[StreamChunk] = []
+    pos = 0
+    try:
+        for _ in range(MAX_FRAMES_PER_PACKET):
+            if pos >= len(payload):
+                break
+            ftype, pos = read_varint(payload, pos)
+            if ftype in (0x00, 0x01, 0x1E):  # PADDING, PING, HANDSHAKE_DONE
+                continue
+            if 0x08 <= ftype <= 0x0F:  # STREAM with OFF, LEN, FIN bits
+                stream_id, pos = read_varint(payload, pos)
+                offset = 0
+                if ftype & 0x04:
+                    offset, pos = read_varint(payload, pos)
+                if ftype & 0x02:
+                    length, pos = read_varint(payload, pos)
+                else:
+                    length = len(payload) - pos
+                if pos + length > len(payload):
+                    break
+                out.append(
+                    StreamChunk(stream_id, offset, payload[pos : pos + length], bool(ftype & 1))
+                )
+                pos += length
+            elif ftype in (0x02, 0x03):  # ACK
+                pos = _skip_varints(payload, pos, 2)
+                ranges, pos = read_varint(payload, pos)
+                pos = _skip_varints(payload, pos, 1 + 2 * ranges + (3 if ftype == 0x03 else 0))
+            elif ftype in (0x06, 0x07, 0x30, 0x31):  # CRYPTO, NEW_TOKEN, DATAGRAM
+                if ftype == 0x06:
+                    pos = _skip_varints(payload, pos, 1)
+                if ftype == 0x30:  # DATAGRAM without a length runs to the end
+                    break
+                length, pos = read_varint(payload, pos)
+                pos += length
+            elif ftype == 0x18:  # NEW_CONNECTION_ID
+                pos = _skip_varints(payload, pos, 2)
+                pos += 1 + payload[pos] + 16
+            elif ftype in (0x1A, 0x1B):  # PATH_CHALLENGE, PATH_RESPONSE
+                pos += 8
+            elif ftype in (0x1C, 0x1D):  # CONNECTION_CLOSE: nothing after it matters
+                break
+            elif ftype in _VARINT_FIELDS:
+                pos = _skip_varints(payload, pos, _VARINT_FIELDS[ftype])
+            else:
+                break
+    except IndexError:
+        pass
+    return out
+
+
+def _skip_varints(data: bytes, pos: int, count: int) -> int:
+    for _ in range(count):
+        _, pos = read_varint(data, pos)
+    return pos

@@ -1,0 +1,110 @@
+"""QUIC 1-RTT packets opened with the client's traffic secret: suites, key updates, frames."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leaktrace.protocols.quic import aes_hp_mask
+from leaktrace.protocols.quic_app import QuicAppReader, StreamChunk, stream_frames
+from leaktrace.tls.decrypt import hkdf_expand_label
+
+SERVER_CID = bytes.fromhex("312868557a5522e6")
+FIRST_DCID = bytes.fromhex("8de8e86b9d5af6fe")
+
+
+def test_rfc9001_chacha20_short_header_packet() -> None:
+    """RFC 9001 Appendix A.5: a ChaCha20-Poly1305 1-RTT packet with no connection ID.
+    A 32-byte secret may be AES-128-GCM or ChaCha20; only the right one opens it."""
+    secret = bytes.fromhex("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b")
+    packet = bytes.fromhex("4cfe4189655e5cd55c41f69080575d7999c25a5bfb")
+    reader = QuicAppReader(secret, FIRST_DCID)
+    reader.cid_len = 0
+    reader._largest = 654360563  # the packet number is 654360564, sent with 3 bytes
+    assert reader.feed(packet) == []  # its payload is one PING frame
+    assert (reader.opened, reader.failed) == (1, 0)
+    assert reader.suite is not None and reader.suite.name == "TLS_CHACHA20_POLY1305_SHA256"
+
+
+def _keys(secret: bytes) -> tuple[bytes, bytes, bytes]:
+    return (
+        hkdf_expand_label(secret, b"quic key", b"", 16),
+        hkdf_expand_label(secret, b"quic iv", b"", 12),
+        hkdf_expand_label(secret, b"quic hp", b"", 16),
+    )
+
+
+def protect(secret: bytes, hp: bytes, pn: int, payload: bytes, phase: int) -> bytes:
+    """A short-header AES-128-GCM packet, protected as RFC 9001 §5 says a sender does."""
+    key, iv, _ = _keys(secret)
+    first = 0x40 | (phase << 2) | 0x01  # two packet number bytes
+    header = bytes([first]) + SERVER_CID + pn.to_bytes(2, "big")
+    nonce = bytes(a ^ b for a, b in zip(iv, pn.to_bytes(12, "big"), strict=True))
+    body = AESGCM(key).encrypt(nonce, payload, header)
+    pn_offset = 1 + len(SERVER_CID)
+    sample = (header[pn_offset:] + body)[4:20]
+    mask = aes_hp_mask(hp, sample)
+    protected = bytes([first ^ (mask[0] & 0x1F)]) + SERVER_CID
+    protected += bytes(b ^ m for b, m in zip(header[pn_offset:], mask[1:3], strict=True))
+    return protected + body
+
+
+def stream(sid: int, offset: int, data: bytes, fin: bool) -> bytes:
+    ftype = 0x08 | 0x04 | 0x02 | (0x01 if fin else 0)
+    return bytes([ftype, sid, 0x40 | offset >> 8, offset & 0xFF, len(data)]) + data
+
+
+def test_packets_are_followed_across_a_key_update() -> None:
+    secret = bytes(range(32))
+    _, _, hp = _keys(secret)
+    updated = hkdf_expand_label(secret, b"quic ku", b"", 32)
+    # the client's Handshake packet (a long header) tells the server's connection ID length
+    handshake = (
+        bytes([0xE0]) + b"\x00\x00\x00\x01" + bytes([8]) + SERVER_CID + b"\x00" + b"\x01\x00"
+    )
+    packets = [
+        handshake + protect(secret, hp, 0, stream(0, 0, b"GET ", False), 0),
+        protect(secret, hp, 1, b"\x00" * 3 + stream(0, 4, b"/a", False), 0),
+        protect(updated, hp, 2, b"\x01" + stream(0, 6, b"?q=1", True), 1),  # new keys, same hp
+        protect(secret, hp, 3, stream(0, 0, b"late", False), 0),  # old keys after the update
+    ]
+    reader = QuicAppReader(secret, FIRST_DCID)
+    got = [reader.feed(p) for p in packets]
+    assert got == [
+        [StreamChunk(0, 0, b"GET ", False)],
+        [StreamChunk(0, 4, b"/a", False)],
+        [StreamChunk(0, 6, b"?q=1", True)],
+        [],
+    ]
+    assert (reader.opened, reader.failed, reader.cid_len) == (3, 1, 8)
+    assert reader.suite is not None and reader.suite.name == "TLS_AES_128_GCM_SHA256"
+
+
+def test_stream_frames_among_the_other_frame_types() -> None:
+    payload = (
+        b"\x02\x05\x00\x01\x00\x01\x00"  # ACK: largest 5, delay 0, 1 range past the first
+        + b"\x18\x01\x00\x04abcd"
+        + bytes(16)  # NEW_CONNECTION_ID
+        + b"\x1a"
+        + bytes(8)  # PATH_CHALLENGE
+        + b"\x11\x00\x40\x80"  # MAX_STREAM_DATA
+        + b"\x0a\x04\x03xyz"  # STREAM, no offset, with length
+        + b"\x09\x08tail"  # STREAM with FIN, to the end of the packet
+    )
+    assert stream_frames(payload) == [
+        StreamChunk(4, 0, b"xyz", False),
+        StreamChunk(8, 0, b"tail", True),
+    ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_payloads_and_datagrams_never_raise(data: bytes) -> None:
+    for chunk in stream_frames(data):
+        assert chunk.offset >= 0 and len(chunk.data) <= len(data)
+    reader = QuicAppReader(bytes(32), FIRST_DCID)
+    reader.feed(data)
+    reader.cid_len = 8
+    reader.feed(b"\x40" + data)
+    assert reader.opened == 0
