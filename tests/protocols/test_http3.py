@@ -145,3 +145,38 @@ def test_one_stream_read_whole() -> None:
     data = frame(0x01, block) + frame(0x00, BODY)
     assert read_request_stream(data) == [expected()]
     assert read_request_stream(data[:-3])[0].body_truncated  # no end: cut
+
+
+def settings_stream(capacity: int, blocked: int = 16) -> bytes:
+    pairs = _varint(0x01) + _varint(capacity) + _varint(0x07) + _varint(blocked)
+    return b"\x00" + frame(0x04, pairs)  # a control stream: its type, then SETTINGS
+
+
+def test_the_table_size_the_server_announced_is_used() -> None:
+    """A server that allows 64 KiB: its SETTINGS, on a control stream that need not be the
+    first it opens, size the decoder before the client's encoder speaks."""
+    encoder = Encoder()
+    instructions = b"\x02" + encoder.apply_settings(65536, 16)
+    more, block = encoder.encode(0, HEADERS)
+    more2, block2 = encoder.encode(4, HEADERS)  # from the table
+    reader = Http3Reader()
+    data = settings_stream(65536)
+    assert reader.server([StreamChunk(7, 0, b"\x02", False)]) == []  # its encoder stream
+    assert reader.server([StreamChunk(3, 0, data[:4], False)]) == []
+    assert reader.server([StreamChunk(3, 4, data[4:], False)]) == []
+    assert reader.server_settings == {0x01: 65536, 0x07: 16} and reader.table_capacity == 65536
+    got = requests(reader.feed([StreamChunk(2, 0, instructions + more + more2, False)]))
+    got += requests(reader.feed([StreamChunk(0, 0, frame(0x01, block) + frame(0x00, BODY), True)]))
+    got += requests(reader.feed([StreamChunk(4, 0, frame(0x01, block2) + frame(0x00, BODY), True)]))
+    assert got == [expected()] * 2
+
+
+def test_settings_read_after_the_encoder_spoke_change_nothing() -> None:
+    instructions, streams = connection(2)
+    reader = Http3Reader()
+    reader.feed([StreamChunk(2, 0, instructions, False)])
+    items = reader.server([StreamChunk(3, 0, settings_stream(65536), False)])
+    assert [i.name for i in items if isinstance(i, Diagnostic)] == ["h3_qpack_error"]
+    assert reader.table_capacity == 4096
+    for sid, data in streams.items():
+        assert requests(reader.feed([StreamChunk(sid, 0, data, True)])) == [expected()]

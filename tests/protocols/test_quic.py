@@ -10,6 +10,7 @@ from aioquic.quic.connection import QuicConnection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leaktrace.protocols.http3 import Http3Reader
 from leaktrace.protocols.quic import (
     VERSION_1,
     VERSION_2,
@@ -19,6 +20,7 @@ from leaktrace.protocols.quic import (
     initial_keys,
     parse_long_header,
 )
+from leaktrace.protocols.quic_app import StreamChunk
 from leaktrace.tls.keylog import KeyLog
 from tls.captures import IMEI, IMSI, analyze, keys, planted
 
@@ -150,3 +152,18 @@ def test_arbitrary_datagrams_never_raise(data: bytes) -> None:
     reader.feed(b"\xc0\x00\x00\x00\x01\x08" + data)
     reader.feed(data)
     reader.close()
+
+
+def test_the_session_reads_the_servers_settings_then_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[int, int] | None] = []
+    real = Http3Reader.server
+
+    def spy(self: Http3Reader, chunks: list[StreamChunk]) -> list[object]:
+        out = real(self, chunks)
+        seen.append(self.server_settings)
+        return out  # type: ignore[return-value]
+
+    monkeypatch.setattr(Http3Reader, "server", spy)
+    analyze("quic_h3.pcap", keys("quic_h3"))
+    assert seen and seen[-1] is not None and seen[-1][0x01] == 4096
+    assert seen.index(seen[-1]) == len(seen) - 1  # no server datagram opened after them

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leaktrace.protocols.quic import aes_hp_mask
+from leaktrace.protocols.http3 import Http3Reader
+from leaktrace.protocols.quic import QuicHelloReader, aes_hp_mask
 from leaktrace.protocols.quic_app import QuicAppReader, StreamChunk, stream_frames
+from leaktrace.sources.fragments import FragmentReassembler
+from leaktrace.sources.packets import decode_frame
+from leaktrace.sources.pcap import CaptureReader
 from leaktrace.tls.decrypt import hkdf_expand_label
+from tls.captures import DATA, keys
 
 SERVER_CID = bytes.fromhex("312868557a5522e6")
 FIRST_DCID = bytes.fromhex("8de8e86b9d5af6fe")
@@ -108,3 +115,38 @@ def test_arbitrary_payloads_and_datagrams_never_raise(data: bytes) -> None:
     reader.cid_len = 8
     reader.feed(b"\x40" + data)
     assert reader.opened == 0
+
+
+def _datagrams(path: Path) -> list[tuple[bool, bytes]]:
+    """(from the client, payload) of every UDP datagram, the client being the first sender."""
+    out: list[tuple[bool, bytes]] = []
+    client = None
+    frags = FragmentReassembler()
+    for frame in CaptureReader(path):
+        pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)
+        if pkt is None or pkt.proto != 17:
+            continue
+        client = client or (pkt.src, pkt.sport)
+        out.append(((pkt.src, pkt.sport) == client, bytes(pkt.payload)))
+    return out
+
+
+def test_the_server_side_of_a_real_connection_opens_and_holds_its_settings() -> None:
+    """aioquic's server: its 1-RTT packets open with SERVER_TRAFFIC_SECRET_0 and the
+    client's connection ID length, and its control stream holds SETTINGS."""
+    datagrams = _datagrams(DATA / "quic_h3.pcap")
+    hello = QuicHelloReader()
+    for from_client, data in datagrams:
+        if from_client and hello.feed(data) == "done":
+            break
+    assert hello.client_random is not None and hello.client_cid is not None
+    log = keys("quic_h3")
+    secret = log.get(hello.client_random, "SERVER_TRAFFIC_SECRET_0")
+    assert secret is not None
+    server = QuicAppReader(secret, cid_len=len(hello.client_cid))
+    h3 = Http3Reader()
+    for from_client, data in datagrams:
+        if not from_client:
+            h3.server(server.feed(data))
+    assert server.opened > 0 and server.suite is not None
+    assert h3.server_settings is not None and h3.server_settings[0x01] == 4096  # aioquic

@@ -3,10 +3,12 @@
 Each client-initiated bidirectional stream carries one request: a HEADERS
 frame (a QPACK field section), DATA frames, then the end of the stream. The
 client's QPACK encoder stream fills the dynamic table that field sections
-may refer to; ``pylsqpack`` decodes both. The server's SETTINGS, which bound
-that table, travel the other way and are not read: the decoder assumes the
-4,096 bytes common stacks announce (with 0 the table is never used). A
-client told it may use more is refused when it sets that size (an
+may refer to; ``pylsqpack`` decodes both. The decoder must know the table
+size the server announced in its SETTINGS, on the server's control stream:
+given the server's stream data (``server``), it reads them there, which
+the client cannot act on before them. Without them it assumes the 4,096
+bytes common stacks announce (with 0 the table is never used); a client
+told it may use more is then refused when it sets that size (an
 ``h3_qpack_error``), and requests whose headers need the table are lost.
 Bounded like the HTTP/1 reader: a body is kept up to ``max_body`` bytes,
 data past a hole in a stream waits within ``max_buffer``.
@@ -25,12 +27,17 @@ from leaktrace.types import Diagnostic, HttpRequest
 
 FRAME_DATA: Final = 0x00
 FRAME_HEADERS: Final = 0x01
+FRAME_SETTINGS: Final = 0x04
+STREAM_CONTROL: Final = 0x00
 STREAM_QPACK_ENCODER: Final = 0x02
+SETTING_QPACK_MAX_TABLE_CAPACITY: Final = 0x01
+SETTING_QPACK_BLOCKED_STREAMS: Final = 0x07
 QPACK_TABLE_CAPACITY: Final = 4096  # what servers commonly announce (see the module doc)
 QPACK_BLOCKED_STREAMS: Final = 100
 MAX_BODY: Final = 8 << 20
 MAX_BUFFER: Final = 1 << 20  # stream data held past a hole, per stream
 MAX_STREAMS: Final = 1024  # request streams held open at once
+MAX_SERVER_STREAM: Final = 15  # control, encoder and decoder streams come first: 3, 7, 11, 15
 
 H3Item = HttpRequest | Diagnostic
 
@@ -92,8 +99,12 @@ class Http3Reader:
     def __init__(self, max_body: int = MAX_BODY) -> None:
         self.max_body = max_body
         self._decoder = Decoder(QPACK_TABLE_CAPACITY, QPACK_BLOCKED_STREAMS)
+        self.table_capacity = QPACK_TABLE_CAPACITY
+        self._encoder_fed = False
         self._streams: dict[int, _Stream] = {}
         self._finished: set[int] = set()
+        self._server_streams: dict[int, _Stream | None] = {}  # None: not the control stream
+        self.server_settings: dict[int, int] | None = None
         self.requests = 0
 
     @property
@@ -124,6 +135,46 @@ class Http3Reader:
                 out += self._request(sid, stream)
         return out
 
+    def server(self, chunks: list[StreamChunk]) -> list[H3Item]:
+        """Read the server's SETTINGS from its control stream (one of its first
+        unidirectional streams); once read, the server's data is of no more use."""
+        out: list[H3Item] = []
+        for chunk in chunks:
+            sid = chunk.stream_id
+            if sid & 0x03 != 0x03 or sid > MAX_SERVER_STREAM or self.server_settings is not None:
+                continue  # its requests' answers, or past the streams a control one can be
+            if sid not in self._server_streams:
+                self._server_streams[sid] = _Stream()
+            stream = self._server_streams[sid]
+            if stream is None:
+                continue  # a QPACK stream of the server's: what its own headers need
+            if not stream.add(chunk):
+                self._server_streams[sid] = None
+                out.append(Diagnostic("h3_buffer_limit", f"server stream {sid}"))
+                continue
+            read = _settings(bytes(stream.data))
+            if read is None:
+                continue
+            is_control, settings = read
+            self._server_streams[sid] = None
+            if is_control:
+                self.server_settings = settings
+                self._server_streams.clear()
+                out += self._apply(settings)
+        return out
+
+    def _apply(self, settings: dict[int, int]) -> list[H3Item]:
+        capacity = settings.get(SETTING_QPACK_MAX_TABLE_CAPACITY, 0)
+        blocked = settings.get(SETTING_QPACK_BLOCKED_STREAMS, 0)
+        if capacity == self.table_capacity:
+            return []
+        if self._encoder_fed:  # too late to change: the table has entries already
+            detail = f"server announced a {capacity}-byte table after the client's encoder spoke"
+            return [Diagnostic("h3_qpack_error", detail)]
+        self._decoder = Decoder(capacity, min(blocked, QPACK_BLOCKED_STREAMS))
+        self.table_capacity = capacity
+        return []
+
     def close(self) -> list[H3Item]:
         """Requests whose streams never ended, as far as they got."""
         out: list[H3Item] = []
@@ -152,6 +203,7 @@ class Http3Reader:
         stream.read = 0
         if not instructions:
             return []
+        self._encoder_fed = True
         try:
             unblocked = self._decoder.feed_encoder(instructions)
         except Exception as exc:  # EncoderStreamError and kin: the table is lost
@@ -254,6 +306,33 @@ class Http3Reader:
     def _drop(self, sid: int) -> None:
         self._streams.pop(sid, None)
         self._finished.add(sid)
+
+
+def _settings(data: bytes) -> tuple[bool, dict[int, int]] | None:
+    """Whether a server stream's bytes so far are its control stream, and its SETTINGS;
+    None until that is known (and the frame whole)."""
+    try:
+        kind, pos = read_varint(data, 0)
+        if kind != STREAM_CONTROL:
+            return False, {}
+        ftype, pos = read_varint(data, pos)
+        length, pos = read_varint(data, pos)
+    except IndexError:
+        return None
+    if ftype != FRAME_SETTINGS:
+        return True, {}  # the first frame must be SETTINGS (RFC 9114 §6.2.1)
+    if pos + length > len(data):
+        return None
+    settings: dict[int, int] = {}
+    end = pos + length
+    try:
+        while pos < end:
+            ident, pos = read_varint(data, pos)
+            value, pos = read_varint(data, pos)
+            settings[ident] = value
+    except IndexError:
+        return True, {}
+    return True, settings
 
 
 def read_request_stream(data: bytes) -> list[H3Item]:

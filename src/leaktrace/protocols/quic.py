@@ -216,6 +216,7 @@ class QuicHelloReader:
         self.version: int | None = None
         self.dcid: bytes | None = None  # the client's first DCID: the Initial keys' seed
         self.client_random: bytes | None = None  # what a key log names the secrets by
+        self.client_cid: bytes | None = None  # the client's own ID: the server's packets name it
         self._crypto: dict[int, bytes] = {}
         self._datagrams = 0
         self._largest = -1
@@ -248,6 +249,7 @@ class QuicHelloReader:
                 continue
             if self.dcid is None:
                 self.dcid, self.version = header.dcid, header.version
+                self.client_cid = header.scid
             rebased = _rebase(header, pos - len(packet))
             opened = decrypt_initial(packet, rebased, self.dcid, self._largest)
             if opened is None:

@@ -1,13 +1,14 @@
 """QUIC 1-RTT packets opened with a key log: the stream data a client sends.
 
 A QUIC connection's application data travels in short-header packets,
-protected with keys derived from the TLS 1.3 client traffic secret
-(``CLIENT_TRAFFIC_SECRET_0`` in an NSS key log, RFC 9001 §5). Given that
+protected with keys derived from the TLS 1.3 traffic secrets
+(``CLIENT_TRAFFIC_SECRET_0`` in an NSS key log, RFC 9001 §5). Given a
 secret this reader removes header protection, opens each packet and returns
 the STREAM frames it holds; the HTTP/3 layer (``http3``) makes requests of
-them. The cipher suite is not in the client's packets, so it is found by
-trying the suites the secret's length allows until one opens a packet. Key
-updates (the key phase bit) are followed. Sans-IO and bounded: a packet that
+the client's, and reads the server's SETTINGS from the server's. The cipher
+suite is not in the client's packets, so it is found by trying the suites
+the secret's length allows until one opens a packet. Key updates (the key
+phase bit) are followed. Sans-IO and bounded: a packet that
 does not open is counted, never fatal.
 """
 
@@ -71,21 +72,25 @@ class _Keys:
 
 
 class QuicAppReader:
-    """Open a client's 1-RTT packets; feed each client datagram, get its STREAM frames.
+    """Open one side's 1-RTT packets; feed its datagrams, get their STREAM frames.
 
-    A short header does not state the length of the server's connection ID;
-    the client's long-header packets after its first Initial (``first_dcid``)
-    are sent to it, so they tell it before any 1-RTT packet needs it.
+    A short header does not state the length of the connection ID it carries.
+    The server's is learnt from the client's long-header packets after its
+    first Initial (``first_dcid``), which are sent to it before any 1-RTT
+    packet needs it; the client's own (``cid_len``, for the server's packets)
+    is in its first Initial.
     """
 
-    def __init__(self, client_secret: bytes, first_dcid: bytes) -> None:
+    def __init__(
+        self, secret: bytes, first_dcid: bytes | None = None, cid_len: int | None = None
+    ) -> None:
         self.first_dcid = first_dcid
-        self.cid_len: int | None = None
+        self.cid_len: int | None = cid_len
         self.suite: _Suite | None = None
         self.opened = 0
         self.failed = 0
-        self._candidates = SUITES_FOR_SECRET.get(len(client_secret), ())
-        self._secret = client_secret
+        self._candidates = SUITES_FOR_SECRET.get(len(secret), ())
+        self._secret = secret
         self._hp: bytes | None = None
         self._keys: _Keys | None = None  # of the current key phase
         self._phase = 0
@@ -99,7 +104,7 @@ class QuicAppReader:
                 header = parse_long_header(datagram, pos)
                 if header is None:
                     return chunks
-                if header.dcid != self.first_dcid:
+                if self.first_dcid is not None and header.dcid != self.first_dcid:
                     self.cid_len = len(header.dcid)
                 pos = header.end
                 continue

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 RAW_CHUNK_BYTES = 64 << 10  # raw payloads are scanned in chunks of at most this size
 SNIFF_LIMIT = 64  # bytes after which an unrecognised flow is treated as raw
+QUIC_SERVER_PACKETS = 32  # a server's 1-RTT packets opened for its SETTINGS, at most
 
 DecodedItem = Message | Diagnostic
 
@@ -68,6 +69,7 @@ class FlowSession:
         "_quic",
         "_quic_app",
         "_quic_first",
+        "_quic_server",
         "_raw",
         "_raw_frame",
         "_raw_transport",
@@ -102,6 +104,7 @@ class FlowSession:
         self._quic_first = (0.0, 0)
         # With the client's traffic secret: its 1-RTT packets opened, HTTP/3 read from them.
         self._quic_app: QuicAppReader | None = None
+        self._quic_server: QuicAppReader | None = None  # until the server's SETTINGS are read
         self._h3: Http3Reader | None = None
         self._last_host: tuple[str | None, HostBasis] = (None, "none")
         self._raw_transport: Transport = "tcp"
@@ -261,7 +264,8 @@ class FlowSession:
         if self.kind == "dns":
             yield from self._dns_datagram(ev.data, ev.ts, ev.frame, ev.is_orig)
         elif not ev.is_orig:
-            return
+            if self._quic_server is not None:
+                yield from self._on_quic_server(ev)
         elif self.kind == "quic":
             yield from self._on_quic_client(ev)
         else:
@@ -425,6 +429,18 @@ class FlowSession:
         self._quic_app = QuicAppReader(secret, quic.dcid)
         self._h3 = Http3Reader()
         self.opaque_reason = "quic_no_app_data"  # until a 1-RTT packet opens
+        server_secret = self.keylog.get(quic.client_random, "SERVER_TRAFFIC_SECRET_0")
+        if server_secret is not None and quic.client_cid is not None:
+            self._quic_server = QuicAppReader(server_secret, cid_len=len(quic.client_cid))
+
+    def _on_quic_server(self, ev: FlowData) -> Iterator[DecodedItem]:
+        """The server's first 1-RTT packets, for the QPACK table size its SETTINGS give."""
+        server, h3 = self._quic_server, self._h3
+        assert server is not None and h3 is not None
+        items = h3.server(server.feed(ev.data))
+        if h3.server_settings is not None or server.opened + server.failed >= QUIC_SERVER_PACKETS:
+            self._quic_server = None  # the rest is the server's answers: never read
+        yield from self._h3_items(items, ev.ts, ev.frame)
 
     def _h3_items(
         self, items: list[HttpRequest | Diagnostic], ts: float, frame: int
