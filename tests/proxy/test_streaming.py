@@ -9,7 +9,7 @@ import threading
 import time
 import tracemalloc
 import urllib.error
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,7 @@ class _Downloads(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         """Answers with the size and SHA-256 of the body it read, in blocks."""
-        digest = hashlib.sha256()
-        size = 0
-        for block in self._blocks():
-            digest.update(block)
-            size += len(block)
-        answer = f"{size} {digest.hexdigest()}".encode()
+        answer = "{} {}".format(*_digest(self._blocks())).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
@@ -100,21 +95,23 @@ def upstream() -> Iterator[int]:
     server.server_close()
 
 
-def _download(url: str, proxy: str) -> tuple[int, str]:
+def _digest(blocks: Iterable[bytes]) -> tuple[int, str]:
+    """The size and SHA-256 of a body read in blocks, never held whole."""
     digest = hashlib.sha256()
     size = 0
-    with opener(proxy, None).open(url, timeout=60) as response:
-        while block := response.read(1 << 16):
-            digest.update(block)
-            size += len(block)
+    for block in blocks:
+        digest.update(block)
+        size += len(block)
     return size, digest.hexdigest()
+
+
+def _download(url: str, proxy: str) -> tuple[int, str]:
+    with opener(proxy, None).open(url, timeout=60) as response:
+        return _digest(iter(lambda: response.read(1 << 16), b""))
 
 
 def _expected(size: int) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    for block in _body(size):
-        digest.update(block)
-    return size, digest.hexdigest()
+    return _digest(_body(size))
 
 
 @pytest.mark.parametrize("path", ["/download", "/chunked"])
@@ -173,10 +170,7 @@ def _send_upload(proxy: str, size: int, chunked: bool, host: str = "upload.examp
 
 
 def _expected_upload(size: int) -> str:
-    digest = hashlib.sha256()
-    for block in _upload(size):
-        digest.update(block)
-    return f"{size} {digest.hexdigest()}"
+    return "{} {}".format(*_digest(_upload(size)))
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
