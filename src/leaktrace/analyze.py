@@ -172,7 +172,8 @@ def analyze_capture(
         )
 
 
-def _writer(lines: LineSink) -> FindingCallback:
+def line_writer(lines: LineSink) -> FindingCallback:
+    """``lines`` as an ``on_finding`` callback: each finding rendered, then written."""
     render, write_line = lines.render, lines.write_line
 
     def write(finding: Finding) -> None:
@@ -213,7 +214,7 @@ def _analyze_capture(
             lines=lines,
         )
     if lines is not None:
-        on_finding = _writer(lines)
+        on_finding = line_writer(lines)
     pipeline = Pipeline(config)
     findings, diagnostics = collect(
         pipeline, source, on_finding, list(pipeline.setup_diagnostics), keep=keep_findings

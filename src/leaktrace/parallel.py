@@ -33,6 +33,7 @@ from leaktrace.analyze import (
     FindingCallback,
     LineSink,
     collect,
+    line_writer,
 )
 from leaktrace.cores import MIN_PARALLEL_BYTES, default_jobs
 from leaktrace.pipeline import Pipeline, PipelineConfig
@@ -175,24 +176,21 @@ def analyze_parallel(
     spill: contextlib.AbstractContextManager[str | None] = (
         contextlib.nullcontext() if keep_findings else tempfile.TemporaryDirectory()
     )
-    rendered = lines is not None and not keep_findings
-    render = lines.render if rendered and lines is not None else None
+    render = lines.render if lines is not None and not keep_findings else None
     with spill as spill_dir:
-        parts = _run_workers(str(path), config, jobs, size, progress, spill_dir, keylog, render)
+        parts = _run_workers(str(path), config, jobs, progress, spill_dir, keylog, render)
         if progress is not None:
             progress(size, size)
         result = merge_partitions(str(path), parts)
-        if lines is not None and rendered:
+        if lines is not None and render is not None:
             write_line = lines.write_line
             for line in _spilled_lines(parts):
                 write_line(line)
-        elif lines is not None:
-            for finding in result.findings:
-                lines.write_line(lines.render(finding))
-        elif on_finding is not None:
-            findings = result.findings if keep_findings else _spilled(parts)
-            for finding in findings:
-                on_finding(finding)
+        else:
+            callback = line_writer(lines) if lines is not None else on_finding
+            if callback is not None:
+                for finding in result.findings if keep_findings else _spilled(parts):
+                    callback(finding)
     return result
 
 
@@ -200,7 +198,6 @@ def _run_workers(
     path: str,
     config: PipelineConfig,
     jobs: int,
-    size: int,
     progress: ProgressCallback | None,
     spill_dir: str | None,
     keylog: KeyLog | None,
