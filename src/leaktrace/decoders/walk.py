@@ -16,7 +16,7 @@ every step is paid for from the message's :class:`Budget`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from leaktrace.decoders import binary, compress, form, jsonpath, multipart, protobuf
@@ -212,22 +212,15 @@ class Walker:
                 self._emit(step, leaf.value, leaf_key)
         # With one value in all of them (a constant repeated per element) no list has two.
         if len(bracketed) > 1 and len({leaf.value for leaf in bracketed}) > 1:
-            self._json_lists(chain, bracketed, key)
-
-    def _json_lists(self, chain: Chain, leaves: list[jsonpath.JsonLeaf], key: str | None) -> None:
-        """One joined field per array path (``$.apps[*]``, ``$.apps[*].pkg``)."""
-        lists: dict[str, tuple[str | None, list[bytes]]] = {}
-        for leaf in leaves:
-            path = _wild(leaf.path)
-            if path == leaf.path:
-                continue  # a quoted key, not an array element
-            found = lists.get(path)
-            if found is None:
-                lists[path] = (leaf.key if leaf.key is not None else key, [leaf.value])
-            else:
-                found[1].append(leaf.value)
-        for path, (list_key, values) in lists.items():
-            self._emit_list((*chain, f"json:{path}"), values, list_key)
+            self._emit_lists(  # one per array path: $.apps[*], $.apps[*].pkg
+                chain,
+                "json",
+                (
+                    (path, leaf.key if leaf.key is not None else key, leaf.value)
+                    for leaf in bracketed
+                    if (path := _wild(leaf.path)) != leaf.path  # not just a quoted key
+                ),
+            )
 
     def _walk_pairs(
         self, chain: Chain, prefix: str, pairs: list[tuple[str, bytes]], depth: int
@@ -243,13 +236,11 @@ class Walker:
         ``apps[]=a&apps[]=b``, ``apps[0]=a&apps[1]=b``."""
         if len(pairs) < 2:
             return
-        groups: dict[str, list[bytes]] = {}
-        for name, value in pairs:
-            groups.setdefault(_wild(name) if "[" in name else name, []).append(value)
-        if len(groups) == len(pairs):
-            return  # every name once: no list
-        for name, values in groups.items():
-            self._emit_list((*chain, f"{prefix}:{name}"), values, name.split("[", 1)[0])
+        names = [_wild(name) if "[" in name else name for name, _ in pairs]
+        if len(set(names)) == len(names):
+            return  # every name once: no list (most forms and queries)
+        elements = ((n, n.split("[", 1)[0], v) for n, (_, v) in zip(names, pairs, strict=True))
+        self._emit_lists(chain, prefix, elements)
 
     def _protobuf(self, chain: Chain, data: bytes, key: str | None, depth: int, grpc: bool) -> bool:
         """A protobuf (or gRPC-framed) body: each leaf named by its field-number path."""
@@ -264,19 +255,16 @@ class Walker:
                     self.budget.error("protobuf", "not a protobuf message", chain)
                 continue
             base = (*chain, f"grpc:{index}") if grpc and len(messages) > 1 else chain
-            repeated: dict[str, list[bytes]] = {}  # a repeated field's texts, by path
             for leaf in found:
                 if self.budget.full:
                     return True
                 step = (*base, f"protobuf:field.{leaf.path}")
                 if leaf.is_text:
                     self._value(step, leaf.value, key, depth + 1, always=True)
-                    repeated.setdefault(leaf.path, []).append(leaf.value)
                 else:
                     self._emit(step, leaf.value, key)
-            for path, values in repeated.items():
-                if len(values) > 1:
-                    self._emit_list((*base, f"protobuf:field.{path}"), values, key)
+            texts = ((f"field.{leaf.path}", key, leaf.value) for leaf in found if leaf.is_text)
+            self._emit_lists(base, "protobuf", texts)  # a repeated field's texts
         return True
 
     # -- helpers ----------------------------------------------------------
@@ -284,14 +272,24 @@ class Walker:
     def _emit(self, chain: Chain, data: bytes, key: str | None) -> bool:
         return self.budget.emit(chain, data, key)
 
-    def _emit_list(self, chain: Chain, values: list[bytes], key: str | None) -> None:
-        """A list's distinct elements joined by commas, as one field for the list
-        patterns (none for a list of one value repeated); the copy counts against the
-        message's decoded bytes."""
+    def _emit_lists(
+        self, chain: Chain, prefix: str, elements: Iterable[tuple[str, str | None, bytes]]
+    ) -> None:
+        """For each name that several (name, key, value) elements share, their distinct
+        values joined by commas, as one field for the list patterns (none for a list of
+        one value repeated); the copy counts against the message's decoded bytes."""
+        lists: dict[str, tuple[str | None, dict[bytes, None]]] = {}
+        for name, key, value in elements:
+            found = lists.get(name)
+            if found is None:
+                lists[name] = (key, {value: None})
+            else:
+                found[1][value] = None
         budget = self.budget
-        distinct = dict.fromkeys(values)
-        if len(distinct) > 1 and not budget.full:
-            budget.emit(chain, budget.charge(b",".join(distinct), chain), key, joined=True)
+        for name, (key, distinct) in lists.items():
+            if len(distinct) > 1 and not budget.full:
+                step = (*chain, f"{prefix}:{name}")
+                budget.emit(step, budget.charge(b",".join(distinct), step), key, joined=True)
 
     def _inflate(self, coding: str, data: bytes, chain: Chain, declared: bool) -> bytes | None:
         """Decompress within the ratio and total-size bounds; None when nothing usable came out.
