@@ -180,3 +180,12 @@ def test_settings_read_after_the_encoder_spoke_change_nothing() -> None:
     assert reader.table_capacity == 4096
     for sid, data in streams.items():
         assert requests(reader.feed([StreamChunk(sid, 0, data, True)])) == [expected()]
+
+
+def test_a_frame_past_the_bound_drops_its_stream() -> None:
+    reader = Http3Reader()
+    huge = _varint(0x01) + _varint(1 << 20) + b"x" * 100  # HEADERS said to be 1 MiB
+    items = reader.feed([StreamChunk(0, 0, huge, False)])
+    assert [i.name for i in items if isinstance(i, Diagnostic)] == ["h3_frame_limit"]
+    assert reader.feed([StreamChunk(0, len(huge), b"x" * 1000, False)]) == []
+    assert reader.held_bytes == 0

@@ -19,7 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from pylsqpack import Decoder, DecoderStreamError, DecompressionFailed, StreamBlocked
+from pylsqpack import (
+    Decoder,
+    DecoderStreamError,
+    DecompressionFailed,
+    EncoderStreamError,
+    StreamBlocked,
+)
 
 from leaktrace.protocols.quic import read_varint
 from leaktrace.protocols.quic_app import StreamChunk
@@ -36,6 +42,7 @@ QPACK_TABLE_CAPACITY: Final = 4096  # what servers commonly announce (see the mo
 QPACK_BLOCKED_STREAMS: Final = 100
 MAX_BODY: Final = 8 << 20
 MAX_BUFFER: Final = 1 << 20  # stream data held past a hole, per stream
+MAX_FRAME: Final = 64 << 10  # a frame other than DATA (HEADERS above all), as HTTP/1 heads
 MAX_STREAMS: Final = 1024  # request streams held open at once
 MAX_SERVER_STREAM: Final = 15  # control, encoder and decoder streams come first: 3, 7, 11, 15
 
@@ -56,7 +63,6 @@ class _Stream:
     body: bytearray = field(default_factory=bytearray)
     truncated: bool = False
     blocked: bytes | None = None  # a field section waiting for encoder instructions
-    done: bool = False
 
     def add(self, chunk: StreamChunk) -> bool:
         """Take a chunk; False when the data past a hole would exceed the bound."""
@@ -206,7 +212,7 @@ class Http3Reader:
         self._encoder_fed = True
         try:
             unblocked = self._decoder.feed_encoder(instructions)
-        except Exception as exc:  # EncoderStreamError and kin: the table is lost
+        except (EncoderStreamError, DecompressionFailed) as exc:  # the table is lost
             return [Diagnostic("h3_qpack_error", f"encoder stream: {type(exc).__name__}")]
         out: list[H3Item] = []
         for blocked_sid in unblocked:
@@ -251,6 +257,10 @@ class Http3Reader:
                     break
                 stream.read = p + length
             else:
+                if length > MAX_FRAME:
+                    out.append(Diagnostic("h3_frame_limit", f"stream {sid}: {length}-byte frame"))
+                    self._drop(sid)
+                    return out
                 if p + length > len(buf):
                     break
                 payload = bytes(buf[p : p + length])
