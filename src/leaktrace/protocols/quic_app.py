@@ -91,8 +91,8 @@ class QuicAppReader:
         self.failed = 0
         self._candidates = SUITES_FOR_SECRET.get(len(secret), ())
         self._secret = secret
-        self._hp: bytes | None = None
-        self._keys: _Keys | None = None  # of the current key phase
+        self._first: dict[str, tuple[_Keys, bytes]] = {}  # per suite: phase 0 keys, hp key
+        self._keys: _Keys | None = None  # of the current key phase, once a packet opened
         self._phase = 0
         self._largest = -1
 
@@ -118,21 +118,19 @@ class QuicAppReader:
         return chunks
 
     def _open(self, packet: bytes) -> bytes | None:
-        if self.suite is not None:
-            return self._open_with(self.suite, packet)
-        for suite in self._candidates:
-            payload = self._open_with(suite, packet, trial=True)
+        for suite in (self.suite,) if self.suite is not None else self._candidates:
+            payload = self._open_with(suite, packet)
             if payload is not None:
                 self.suite = suite
                 return payload
         return None
 
-    def _open_with(self, suite: _Suite, packet: bytes, trial: bool = False) -> bytes | None:
+    def _open_with(self, suite: _Suite, packet: bytes) -> bytes | None:
         pn_offset = 1 + (self.cid_len or 0)
         sample = packet[pn_offset + 4 : pn_offset + 20]
         if len(sample) < 16:
             return None
-        hp = self._hp if not trial and self._hp is not None else _derive(self._secret, suite)[2]
+        first_keys, hp = self._first_keys(suite)
         mask = suite.mask(hp, sample)
         first = packet[0] ^ (mask[0] & 0x1F)
         pn_len = (first & 0x03) + 1
@@ -142,30 +140,27 @@ class QuicAppReader:
         header = bytes([first]) + packet[1:pn_offset] + pn_bytes
         pn = decode_packet_number(self._largest, int.from_bytes(pn_bytes, "big"), pn_len)
         phase = (first >> 2) & 1
-        keys = self._keys_for(suite, phase, trial)
+        keys = self._keys or first_keys
+        if phase != self._phase:
+            # RFC 9001 §6: a key update, to the next generation's secret; hp stays.
+            secret = hkdf_expand_label(keys.secret, b"quic ku", b"", len(keys.secret), suite.hash)
+            key, iv, _ = _derive(secret, suite)
+            keys = _Keys(secret, key, iv)
         nonce = bytes(a ^ b for a, b in zip(keys.iv, pn.to_bytes(12, "big"), strict=True))
         try:
             payload = suite.aead(keys.key).decrypt(nonce, packet[pn_offset + pn_len :], header)
         except (InvalidTag, ValueError):
             return None
-        if trial or self._keys is None:
-            self._hp = hp
-        if phase != self._phase or self._keys is None:
-            self._keys, self._phase = keys, phase
+        self._keys, self._phase = keys, phase
         self._largest = max(self._largest, pn)
         return payload
 
-    def _keys_for(self, suite: _Suite, phase: int, trial: bool) -> _Keys:
-        current = self._keys
-        if trial or current is None:
-            key, iv, _ = _derive(self._secret, suite)
-            return _Keys(self._secret, key, iv)
-        if phase == self._phase:
-            return current
-        # RFC 9001 §6: the next generation's secret; header protection keys stay.
-        secret = hkdf_expand_label(current.secret, b"quic ku", b"", len(current.secret), suite.hash)
-        key, iv, _ = _derive(secret, suite)
-        return _Keys(secret, key, iv)
+    def _first_keys(self, suite: _Suite) -> tuple[_Keys, bytes]:
+        found = self._first.get(suite.name)
+        if found is None:
+            key, iv, hp = _derive(self._secret, suite)
+            found = self._first[suite.name] = (_Keys(self._secret, key, iv), hp)
+        return found
 
 
 def _derive(secret: bytes, suite: _Suite) -> tuple[bytes, bytes, bytes]:
