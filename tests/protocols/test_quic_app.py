@@ -73,18 +73,20 @@ def test_packets_are_followed_across_a_key_update() -> None:
     packets = [
         handshake + protect(secret, hp, 0, stream(0, 0, b"GET ", False), 0),
         protect(secret, hp, 1, b"\x00" * 3 + stream(0, 4, b"/a", False), 0),
-        protect(updated, hp, 2, b"\x01" + stream(0, 6, b"?q=1", True), 1),  # new keys, same hp
-        protect(secret, hp, 3, stream(0, 0, b"late", False), 0),  # old keys after the update
+        protect(updated, hp, 3, b"\x01" + stream(0, 8, b"=1", True), 1),  # new keys, same hp
+        protect(secret, hp, 2, stream(0, 6, b"?q", False), 0),  # sent before it, late
+        protect(secret, hp, 4, stream(0, 0, b"bad", False), 0),  # old keys after the update
     ]
     reader = QuicAppReader(secret, FIRST_DCID)
     got = [reader.feed(p) for p in packets]
     assert got == [
         [StreamChunk(0, 0, b"GET ", False)],
         [StreamChunk(0, 4, b"/a", False)],
-        [StreamChunk(0, 6, b"?q=1", True)],
+        [StreamChunk(0, 8, b"=1", True)],
+        [StreamChunk(0, 6, b"?q", False)],
         [],
     ]
-    assert (reader.opened, reader.failed, reader.cid_len) == (3, 1, 8)
+    assert (reader.opened, reader.failed, reader.cid_len) == (4, 1, 8)
     assert reader.suite is not None and reader.suite.name == "TLS_AES_128_GCM_SHA256"
 
 

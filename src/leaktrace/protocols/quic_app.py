@@ -8,7 +8,8 @@ the STREAM frames it holds; the HTTP/3 layer (``http3``) makes requests of
 the client's, and reads the server's SETTINGS from the server's. The cipher
 suite is not in the client's packets, so it is found by trying the suites
 the secret's length allows until one opens a packet. Key updates (the key
-phase bit) are followed. Sans-IO and bounded: a packet that
+phase bit) are followed, and a packet of the phase before that arrives late
+still opens. Sans-IO and bounded: a packet that
 does not open is counted, never fatal.
 """
 
@@ -93,7 +94,9 @@ class QuicAppReader:
         self._secret = secret
         self._first: dict[str, tuple[_Keys, bytes]] = {}  # per suite: phase 0 keys, hp key
         self._keys: _Keys | None = None  # of the current key phase, once a packet opened
+        self._previous: _Keys | None = None  # of the phase before, for packets that arrive late
         self._phase = 0
+        self._phase_start = 0  # the first packet number of the current phase
         self._largest = -1
 
     def feed(self, datagram: bytes) -> list[StreamChunk]:
@@ -140,18 +143,27 @@ class QuicAppReader:
         header = bytes([first]) + packet[1:pn_offset] + pn_bytes
         pn = decode_packet_number(self._largest, int.from_bytes(pn_bytes, "big"), pn_len)
         phase = (first >> 2) & 1
-        keys = self._keys or first_keys
+        current = self._keys or first_keys
+        keys = current
+        updated = False
         if phase != self._phase:
-            # RFC 9001 §6: a key update, to the next generation's secret; hp stays.
-            secret = hkdf_expand_label(keys.secret, b"quic ku", b"", len(keys.secret), suite.hash)
-            key, iv, _ = _derive(secret, suite)
-            keys = _Keys(secret, key, iv)
+            if self._previous is not None and pn < self._phase_start:
+                keys = self._previous  # sent before the update, arrived after it (RFC 9001 §6.5)
+            else:  # a key update, to the next generation's secret; hp stays (§6.1)
+                secret = hkdf_expand_label(
+                    current.secret, b"quic ku", b"", len(current.secret), suite.hash
+                )
+                key, iv, _ = _derive(secret, suite)
+                keys, updated = _Keys(secret, key, iv), True
         nonce = bytes(a ^ b for a, b in zip(keys.iv, pn.to_bytes(12, "big"), strict=True))
         try:
             payload = suite.aead(keys.key).decrypt(nonce, packet[pn_offset + pn_len :], header)
         except (InvalidTag, ValueError):
             return None
-        self._keys, self._phase = keys, phase
+        if updated:
+            self._previous, self._phase, self._phase_start = current, phase, pn
+        if updated or self._keys is None:
+            self._keys = keys
         self._largest = max(self._largest, pn)
         return payload
 
