@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leaktrace.protocols.http3 import Http3Reader
-from leaktrace.protocols.quic import QuicHelloReader, aes_hp_mask
+from leaktrace.protocols.quic import VERSION_1, VERSION_2, QuicHelloReader, aes_hp_mask
 from leaktrace.protocols.quic_app import QuicAppReader, StreamChunk, stream_frames
 from leaktrace.sources.fragments import FragmentReassembler
 from leaktrace.sources.packets import decode_frame
@@ -152,3 +153,38 @@ def test_the_server_side_of_a_real_connection_opens_and_holds_its_settings() -> 
             h3.server(server.feed(data))
     assert server.opened > 0 and server.suite is not None
     assert h3.server_settings is not None and h3.server_settings[0x01] == 4096  # aioquic
+
+
+@pytest.mark.parametrize(
+    ("version", "packet_type", "prefix"),
+    [(VERSION_1, 1, b"quic "), (VERSION_2, 2, b"quicv2 ")],
+    ids=["v1", "v2"],
+)
+def test_zero_rtt_packets_open_with_the_early_secret(
+    version: int, packet_type: int, prefix: bytes
+) -> None:
+    """A resuming client's early data: a long-header 0-RTT packet, coalesced after its
+    Initial, protected with CLIENT_EARLY_TRAFFIC_SECRET under the version's labels."""
+    early = bytes(range(100, 132))
+    key, iv, hp = (
+        hkdf_expand_label(early, prefix + label, b"", size)
+        for label, size in ((b"key", 16), (b"iv", 12), (b"hp", 16))
+    )
+    payload = stream(0, 0, b"GET /?imei=1", True)
+    pn = 0
+    first = 0xC0 | (packet_type << 4) | 0x01  # two packet number bytes
+    body_len = 2 + len(payload) + 16
+    header = bytes([first]) + version.to_bytes(4, "big") + bytes([8]) + FIRST_DCID + bytes([0])
+    header += bytes([0x40 | body_len >> 8, body_len & 0xFF]) + pn.to_bytes(2, "big")
+    nonce = bytes(a ^ b for a, b in zip(iv, pn.to_bytes(12, "big"), strict=True))
+    body = AESGCM(key).encrypt(nonce, payload, header)
+    pn_offset = len(header) - 2
+    mask = aes_hp_mask(hp, (header[pn_offset:] + body)[4:20])
+    packet = bytes([first ^ (mask[0] & 0x0F)]) + header[1:pn_offset]
+    packet += bytes(b ^ m for b, m in zip(header[pn_offset:], mask[1:3], strict=True)) + body
+    initial = bytes([0xC0 | (0 if version == VERSION_1 else 0x10)]) + version.to_bytes(4, "big")
+    initial += bytes([8]) + FIRST_DCID + b"\x00\x00\x01\x00"  # no token, a 1-byte body
+    reader = QuicAppReader(bytes(32), FIRST_DCID, early_secret=early, version=version)
+    assert reader.feed(initial + packet) == [StreamChunk(0, 0, b"GET /?imei=1", True)]
+    assert (reader.opened, reader.failed) == (1, 0)
+    assert QuicAppReader(bytes(32), FIRST_DCID, version=version).feed(initial + packet) == []

@@ -30,7 +30,8 @@ INITIAL_SALT: Final = {
 }
 # Long header packet type bits of an Initial packet, per version.
 _INITIAL_TYPE: Final = {VERSION_1: 0, VERSION_2: 1}
-_LABEL_PREFIX: Final = {VERSION_1: b"quic ", VERSION_2: b"quicv2 "}
+ZERO_RTT_TYPE: Final = {VERSION_1: 1, VERSION_2: 2}
+LABEL_PREFIX: Final = {VERSION_1: b"quic ", VERSION_2: b"quicv2 "}  # of every key label
 MAX_CRYPTO_BYTES: Final = 64 << 10
 MAX_INITIAL_DATAGRAMS: Final = 16  # client datagrams read before giving up on the hello
 
@@ -103,7 +104,7 @@ def initial_keys(dcid: bytes, version: int, client: bool = True) -> tuple[bytes,
     salt = INITIAL_SALT[version]
     initial = hkdf_extract(salt, dcid)
     secret = hkdf_expand_label(initial, b"client in" if client else b"server in", b"", 32)
-    prefix = _LABEL_PREFIX[version]
+    prefix = LABEL_PREFIX[version]
     key = hkdf_expand_label(secret, prefix + b"key", b"", 16)
     iv = hkdf_expand_label(secret, prefix + b"iv", b"", 12)
     hp = hkdf_expand_label(secret, prefix + b"hp", b"", 16)

@@ -9,7 +9,8 @@ the client's, and reads the server's SETTINGS from the server's. The cipher
 suite is not in the client's packets, so it is found by trying the suites
 the secret's length allows until one opens a packet. Key updates (the key
 phase bit) are followed, and a packet of the phase before that arrives late
-still opens. Sans-IO and bounded: a packet that
+still opens. A resuming client's 0-RTT packets (long headers) open with the
+early traffic secret. Sans-IO and bounded: a packet that
 does not open is counted, never fatal.
 """
 
@@ -24,6 +25,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from leaktrace.protocols.quic import (
+    LABEL_PREFIX,
+    VERSION_1,
+    ZERO_RTT_TYPE,
     aes_hp_mask,
     decode_packet_number,
     parse_long_header,
@@ -83,7 +87,13 @@ class QuicAppReader:
     """
 
     def __init__(
-        self, secret: bytes, first_dcid: bytes | None = None, cid_len: int | None = None
+        self,
+        secret: bytes,
+        first_dcid: bytes | None = None,
+        cid_len: int | None = None,
+        *,
+        early_secret: bytes | None = None,
+        version: int = VERSION_1,
     ) -> None:
         self.first_dcid = first_dcid
         self.cid_len: int | None = cid_len
@@ -92,7 +102,11 @@ class QuicAppReader:
         self.failed = 0
         self._candidates = SUITES_FOR_SECRET.get(len(secret), ())
         self._secret = secret
-        self._first: dict[str, tuple[_Keys, bytes]] = {}  # per suite: phase 0 keys, hp key
+        self._early = early_secret  # CLIENT_EARLY_TRAFFIC_SECRET: 0-RTT packets
+        self._early_suite: _Suite | None = None
+        self._prefix = LABEL_PREFIX.get(version, LABEL_PREFIX[VERSION_1])
+        # per secret and suite: the first keys and the header protection key
+        self._material: dict[tuple[bytes, str], tuple[_Keys, bytes]] = {}
         self._keys: _Keys | None = None  # of the current key phase, once a packet opened
         self._previous: _Keys | None = None  # of the phase before, for packets that arrive late
         self._phase = 0
@@ -103,12 +117,21 @@ class QuicAppReader:
         chunks: list[StreamChunk] = []
         pos = 0
         while pos < len(datagram):
-            if datagram[pos] & 0x80:  # a long header (Initial, 0-RTT, Handshake): skip it
+            if datagram[pos] & 0x80:  # a long header: Initial and Handshake are skipped
                 header = parse_long_header(datagram, pos)
                 if header is None:
                     return chunks
                 if self.first_dcid is not None and header.dcid != self.first_dcid:
                     self.cid_len = len(header.dcid)
+                if self._early is not None and header.packet_type == ZERO_RTT_TYPE.get(
+                    header.version
+                ):
+                    early = self._open_early(datagram[pos : header.end], header.pn_offset - pos)
+                    if early is None:
+                        self.failed += 1
+                    else:
+                        self.opened += 1
+                        chunks += stream_frames(early)
                 pos = header.end
                 continue
             opened = self._open(datagram[pos:]) if self.cid_len is not None else None
@@ -128,21 +151,34 @@ class QuicAppReader:
                 return payload
         return None
 
-    def _open_with(self, suite: _Suite, packet: bytes) -> bytes | None:
-        pn_offset = 1 + (self.cid_len or 0)
-        sample = packet[pn_offset + 4 : pn_offset + 20]
-        if len(sample) < 16:
-            return None
-        first_keys, hp = self._first_keys(suite)
-        mask = suite.mask(hp, sample)
-        first = packet[0] ^ (mask[0] & 0x1F)
-        pn_len = (first & 0x03) + 1
-        pn_bytes = bytes(
-            b ^ m for b, m in zip(packet[pn_offset : pn_offset + pn_len], mask[1:], strict=False)
+    def _open_early(self, packet: bytes, pn_offset: int) -> bytes | None:
+        """A 0-RTT packet: early data a resuming client sends before the handshake ends,
+        in the same packet number space as 1-RTT (RFC 9001 §5.6)."""
+        early = self._early
+        assert early is not None
+        suites = (
+            (self._early_suite,) if self._early_suite else SUITES_FOR_SECRET.get(len(early), ())
         )
-        header = bytes([first]) + packet[1:pn_offset] + pn_bytes
-        pn = decode_packet_number(self._largest, int.from_bytes(pn_bytes, "big"), pn_len)
-        phase = (first >> 2) & 1
+        for suite in suites:
+            keys, hp = self._keys_of(early, suite)
+            unprotected = _unprotect(suite, hp, packet, pn_offset, self._largest)
+            if unprotected is None:
+                return None
+            header, pn = unprotected
+            payload = _decrypt(suite, keys, pn, header, packet[len(header) :])
+            if payload is not None:
+                self._early_suite = suite
+                self._largest = max(self._largest, pn)
+                return payload
+        return None
+
+    def _open_with(self, suite: _Suite, packet: bytes) -> bytes | None:
+        first_keys, hp = self._keys_of(self._secret, suite)
+        unprotected = _unprotect(suite, hp, packet, 1 + (self.cid_len or 0), self._largest)
+        if unprotected is None:
+            return None
+        header, pn = unprotected
+        phase = (header[0] >> 2) & 1
         current = self._keys or first_keys
         keys = current
         updated = False
@@ -151,14 +187,12 @@ class QuicAppReader:
                 keys = self._previous  # sent before the update, arrived after it (RFC 9001 §6.5)
             else:  # a key update, to the next generation's secret; hp stays (§6.1)
                 secret = hkdf_expand_label(
-                    current.secret, b"quic ku", b"", len(current.secret), suite.hash
+                    current.secret, self._prefix + b"ku", b"", len(current.secret), suite.hash
                 )
-                key, iv, _ = _derive(secret, suite)
+                key, iv, _ = _derive(secret, suite, self._prefix)
                 keys, updated = _Keys(secret, key, iv), True
-        nonce = bytes(a ^ b for a, b in zip(keys.iv, pn.to_bytes(12, "big"), strict=True))
-        try:
-            payload = suite.aead(keys.key).decrypt(nonce, packet[pn_offset + pn_len :], header)
-        except (InvalidTag, ValueError):
+        payload = _decrypt(suite, keys, pn, header, packet[len(header) :])
+        if payload is None:
             return None
         if updated:
             self._previous, self._phase, self._phase_start = current, phase, pn
@@ -167,19 +201,47 @@ class QuicAppReader:
         self._largest = max(self._largest, pn)
         return payload
 
-    def _first_keys(self, suite: _Suite) -> tuple[_Keys, bytes]:
-        found = self._first.get(suite.name)
+    def _keys_of(self, secret: bytes, suite: _Suite) -> tuple[_Keys, bytes]:
+        """A secret's keys and header protection key under a suite, derived once."""
+        found = self._material.get((secret, suite.name))
         if found is None:
-            key, iv, hp = _derive(self._secret, suite)
-            found = self._first[suite.name] = (_Keys(self._secret, key, iv), hp)
+            key, iv, hp = _derive(secret, suite, self._prefix)
+            found = self._material[secret, suite.name] = (_Keys(secret, key, iv), hp)
         return found
 
 
-def _derive(secret: bytes, suite: _Suite) -> tuple[bytes, bytes, bytes]:
-    """(key, iv, header protection key) of a traffic secret (RFC 9001 §5.1)."""
-    key = hkdf_expand_label(secret, b"quic key", b"", suite.key_len, suite.hash)
-    iv = hkdf_expand_label(secret, b"quic iv", b"", 12, suite.hash)
-    hp = hkdf_expand_label(secret, b"quic hp", b"", suite.key_len, suite.hash)
+def _unprotect(
+    suite: _Suite, hp: bytes, packet: bytes, pn_offset: int, largest: int
+) -> tuple[bytes, int] | None:
+    """Remove header protection (RFC 9001 §5.4): the header as sent, and the full
+    packet number; None when the packet is too short to sample."""
+    sample = packet[pn_offset + 4 : pn_offset + 20]
+    if len(sample) < 16:
+        return None
+    mask = suite.mask(hp, sample)
+    first = packet[0] ^ (mask[0] & (0x0F if packet[0] & 0x80 else 0x1F))
+    pn_len = (first & 0x03) + 1
+    pn_bytes = bytes(
+        b ^ m for b, m in zip(packet[pn_offset : pn_offset + pn_len], mask[1:], strict=False)
+    )
+    pn = decode_packet_number(largest, int.from_bytes(pn_bytes, "big"), pn_len)
+    return bytes([first]) + packet[1:pn_offset] + pn_bytes, pn
+
+
+def _decrypt(suite: _Suite, keys: _Keys, pn: int, header: bytes, body: bytes) -> bytes | None:
+    nonce = bytes(a ^ b for a, b in zip(keys.iv, pn.to_bytes(12, "big"), strict=True))
+    try:
+        return suite.aead(keys.key).decrypt(nonce, body, header)
+    except (InvalidTag, ValueError):
+        return None
+
+
+def _derive(secret: bytes, suite: _Suite, prefix: bytes) -> tuple[bytes, bytes, bytes]:
+    """(key, iv, header protection key) of a traffic secret (RFC 9001 §5.1; QUIC v2's
+    labels start ``quicv2 ``, RFC 9369 §3.3.2)."""
+    key = hkdf_expand_label(secret, prefix + b"key", b"", suite.key_len, suite.hash)
+    iv = hkdf_expand_label(secret, prefix + b"iv", b"", 12, suite.hash)
+    hp = hkdf_expand_label(secret, prefix + b"hp", b"", suite.key_len, suite.hash)
     return key, iv, hp
 
 

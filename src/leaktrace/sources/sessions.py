@@ -394,24 +394,27 @@ class FlowSession:
             self.opaque_reason = self._app.opaque_reason
 
     def _on_quic_client(self, ev: FlowData) -> Iterator[DecodedItem]:
-        app, h3 = self._quic_app, self._h3
-        if app is not None and h3 is not None:
-            opened = app.opened
-            chunks = app.feed(ev.data)
-            if app.opened > opened:
-                self.bytes_decoded += len(ev.data)
-                self.opaque_reason = None
-            else:
-                self.bytes_opaque += len(ev.data)
-            if chunks:
-                yield from self._h3_items(h3.feed(chunks), ev.ts, ev.frame)
-            return
-        self.bytes_opaque += len(ev.data)
         quic = self._quic
-        if quic is not None and quic.status == "need_more" and quic.feed(ev.data) == "done":
+        if quic is not None and quic.status == "need_more":
+            if quic.feed(ev.data) == "need_more":
+                self.bytes_opaque += len(ev.data)
+                return
             self._quic_first = (ev.ts, ev.frame)
             yield from self._quic_hello()
-            self._start_quic_app(quic)
+            self._start_quic_app(quic)  # 0-RTT packets may share the hello's datagram
+        app, h3 = self._quic_app, self._h3
+        if app is None or h3 is None:
+            self.bytes_opaque += len(ev.data)
+            return
+        opened = app.opened
+        chunks = app.feed(ev.data)
+        if app.opened > opened:
+            self.bytes_decoded += len(ev.data)
+            self.opaque_reason = None
+        else:
+            self.bytes_opaque += len(ev.data)
+        if chunks:
+            yield from self._h3_items(h3.feed(chunks), ev.ts, ev.frame)
 
     def _start_quic_app(self, quic: QuicHelloReader) -> None:
         """Read on with the key log's client traffic secret, for an HTTP/3 connection."""
@@ -424,14 +427,18 @@ class FlowSession:
         if secret is None:
             return  # stays quic_without_keys
         from leaktrace.protocols.http3 import Http3Reader
+        from leaktrace.protocols.quic import VERSION_1
         from leaktrace.protocols.quic_app import QuicAppReader
 
-        self._quic_app = QuicAppReader(secret, quic.dcid)
+        version = quic.version or VERSION_1
+        early = self.keylog.get(quic.client_random, "CLIENT_EARLY_TRAFFIC_SECRET")
+        self._quic_app = QuicAppReader(secret, quic.dcid, early_secret=early, version=version)
         self._h3 = Http3Reader()
         self.opaque_reason = "quic_no_app_data"  # until a 1-RTT packet opens
         server_secret = self.keylog.get(quic.client_random, "SERVER_TRAFFIC_SECRET_0")
         if server_secret is not None and quic.client_cid is not None:
-            self._quic_server = QuicAppReader(server_secret, cid_len=len(quic.client_cid))
+            cid_len = len(quic.client_cid)
+            self._quic_server = QuicAppReader(server_secret, cid_len=cid_len, version=version)
 
     def _on_quic_server(self, ev: FlowData) -> Iterator[DecodedItem]:
         """The server's first 1-RTT packets, for the QPACK table size its SETTINGS give."""
