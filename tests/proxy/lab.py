@@ -197,7 +197,18 @@ class Tcpdump:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        time.sleep(0.3)
+        # -U writes each packet as it is captured: once the file has stopped growing for
+        # 0.3 s, tcpdump has caught up with the traffic (a fixed pause of 0.3 s was not
+        # always enough on a busy machine, and the last request went missing).
+        deadline = time.monotonic() + 5
+        size, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now = self.path.stat().st_size if self.path.exists() else 0
+            if now != size:
+                size, since = now, time.monotonic()
+            elif time.monotonic() - since >= 0.3:
+                break
+            time.sleep(0.05)
         self.proc.send_signal(signal.SIGINT)
         _, err = self.proc.communicate(timeout=10)
         self.stderr = err
