@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from leaktrace.protocols.tls import parse_client_hello
-from leaktrace.tls.decrypt import hkdf_expand_label, hkdf_extract
+from leaktrace.tls.decrypt import hkdf_expand_label, hkdf_extract, xor_nonce
 from leaktrace.types import Diagnostic, TlsHello
 
 VERSION_1: Final = 0x00000001
@@ -156,7 +156,7 @@ def decrypt_initial(
         return None
     plain_header, truncated, pn_len = unprotect(packet, pn_offset, aes_hp_mask(hp, sample), True)
     pn = decode_packet_number(largest, truncated, pn_len)
-    nonce = bytes(a ^ b for a, b in zip(iv, pn.to_bytes(12, "big"), strict=True))
+    nonce = xor_nonce(iv, pn)
     ciphertext = packet[pn_offset + pn_len : header.end]
     try:
         return AESGCM(key).decrypt(nonce, ciphertext, plain_header), pn

@@ -16,13 +16,11 @@ does not open is counted, never fatal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from leaktrace.protocols.quic import (
     LABEL_PREFIX,
@@ -32,8 +30,16 @@ from leaktrace.protocols.quic import (
     decode_packet_number,
     parse_long_header,
     read_varint,
+    unprotect,
 )
-from leaktrace.tls.decrypt import HashName, hkdf_expand_label
+from leaktrace.tls.decrypt import (
+    SUITES,
+    CipherSuite,
+    aead_for,
+    hkdf_expand_label,
+    tls13_keys,
+    xor_nonce,
+)
 
 MAX_FRAMES_PER_PACKET: Final = 4096
 
@@ -46,15 +52,6 @@ class StreamChunk:
     fin: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Suite:
-    name: str
-    key_len: int
-    hash: HashName  # of the key schedule: the secret's length says which
-    aead: Callable[[bytes], AESGCM | ChaCha20Poly1305]
-    mask: Callable[[bytes, bytes], bytes]
-
-
 def _chacha_hp_mask(hp_key: bytes, sample: bytes) -> bytes:
     # RFC 9001 §5.4.4: the sample's first 4 bytes are the block counter, the rest the nonce,
     # which is how ``cryptography`` takes ChaCha20's 16-byte nonce.
@@ -62,11 +59,13 @@ def _chacha_hp_mask(hp_key: bytes, sample: bytes) -> bytes:
     return encryptor.update(b"\x00" * 5)
 
 
-_AES128 = _Suite("TLS_AES_128_GCM_SHA256", 16, "sha256", AESGCM, aes_hp_mask)
-_CHACHA = _Suite("TLS_CHACHA20_POLY1305_SHA256", 32, "sha256", ChaCha20Poly1305, _chacha_hp_mask)
-_AES256 = _Suite("TLS_AES_256_GCM_SHA384", 32, "sha384", AESGCM, aes_hp_mask)
-# The suites a traffic secret of each length may belong to (SHA-256 or SHA-384).
-SUITES_FOR_SECRET: Final = {32: (_AES128, _CHACHA), 48: (_AES256,)}
+def _hp_mask(suite: CipherSuite, hp_key: bytes, sample: bytes) -> bytes:
+    return (_chacha_hp_mask if suite.aead == "chacha20" else aes_hp_mask)(hp_key, sample)
+
+
+# The suites a traffic secret of each length may belong to (SHA-256 or SHA-384):
+# AES-128-GCM, ChaCha20-Poly1305; AES-256-GCM.
+SUITES_FOR_SECRET: Final = {32: (SUITES[0x1301], SUITES[0x1303]), 48: (SUITES[0x1302],)}
 
 
 @dataclass(slots=True)
@@ -97,13 +96,13 @@ class QuicAppReader:
     ) -> None:
         self.first_dcid = first_dcid
         self.cid_len: int | None = cid_len
-        self.suite: _Suite | None = None
+        self.suite: CipherSuite | None = None
         self.opened = 0
         self.failed = 0
         self._candidates = SUITES_FOR_SECRET.get(len(secret), ())
         self._secret = secret
         self._early = early_secret  # CLIENT_EARLY_TRAFFIC_SECRET: 0-RTT packets
-        self._early_suite: _Suite | None = None
+        self._early_suite: CipherSuite | None = None
         self._prefix = LABEL_PREFIX.get(version, LABEL_PREFIX[VERSION_1])
         # per secret and suite: the first keys and the header protection key
         self._material: dict[tuple[bytes, str], tuple[_Keys, bytes]] = {}
@@ -172,7 +171,7 @@ class QuicAppReader:
                 return payload
         return None
 
-    def _open_with(self, suite: _Suite, packet: bytes) -> bytes | None:
+    def _open_with(self, suite: CipherSuite, packet: bytes) -> bytes | None:
         first_keys, hp = self._keys_of(self._secret, suite)
         unprotected = _unprotect(suite, hp, packet, 1 + (self.cid_len or 0), self._largest)
         if unprotected is None:
@@ -201,7 +200,7 @@ class QuicAppReader:
         self._largest = max(self._largest, pn)
         return payload
 
-    def _keys_of(self, secret: bytes, suite: _Suite) -> tuple[_Keys, bytes]:
+    def _keys_of(self, secret: bytes, suite: CipherSuite) -> tuple[_Keys, bytes]:
         """A secret's keys and header protection key under a suite, derived once."""
         found = self._material.get((secret, suite.name))
         if found is None:
@@ -211,38 +210,30 @@ class QuicAppReader:
 
 
 def _unprotect(
-    suite: _Suite, hp: bytes, packet: bytes, pn_offset: int, largest: int
+    suite: CipherSuite, hp: bytes, packet: bytes, pn_offset: int, largest: int
 ) -> tuple[bytes, int] | None:
     """Remove header protection (RFC 9001 §5.4): the header as sent, and the full
     packet number; None when the packet is too short to sample."""
     sample = packet[pn_offset + 4 : pn_offset + 20]
     if len(sample) < 16:
         return None
-    mask = suite.mask(hp, sample)
-    first = packet[0] ^ (mask[0] & (0x0F if packet[0] & 0x80 else 0x1F))
-    pn_len = (first & 0x03) + 1
-    pn_bytes = bytes(
-        b ^ m for b, m in zip(packet[pn_offset : pn_offset + pn_len], mask[1:], strict=False)
-    )
-    pn = decode_packet_number(largest, int.from_bytes(pn_bytes, "big"), pn_len)
-    return bytes([first]) + packet[1:pn_offset] + pn_bytes, pn
+    mask = _hp_mask(suite, hp, sample)
+    header, truncated, pn_len = unprotect(packet, pn_offset, mask, bool(packet[0] & 0x80))
+    return header, decode_packet_number(largest, truncated, pn_len)
 
 
-def _decrypt(suite: _Suite, keys: _Keys, pn: int, header: bytes, body: bytes) -> bytes | None:
-    nonce = bytes(a ^ b for a, b in zip(keys.iv, pn.to_bytes(12, "big"), strict=True))
+def _decrypt(suite: CipherSuite, keys: _Keys, pn: int, header: bytes, body: bytes) -> bytes | None:
     try:
-        return suite.aead(keys.key).decrypt(nonce, body, header)
+        return aead_for(suite, keys.key).decrypt(xor_nonce(keys.iv, pn), body, header)
     except (InvalidTag, ValueError):
         return None
 
 
-def _derive(secret: bytes, suite: _Suite, prefix: bytes) -> tuple[bytes, bytes, bytes]:
+def _derive(secret: bytes, suite: CipherSuite, prefix: bytes) -> tuple[bytes, bytes, bytes]:
     """(key, iv, header protection key) of a traffic secret (RFC 9001 §5.1; QUIC v2's
     labels start ``quicv2 ``, RFC 9369 §3.3.2)."""
-    key = hkdf_expand_label(secret, prefix + b"key", b"", suite.key_len, suite.hash)
-    iv = hkdf_expand_label(secret, prefix + b"iv", b"", 12, suite.hash)
-    hp = hkdf_expand_label(secret, prefix + b"hp", b"", suite.key_len, suite.hash)
-    return key, iv, hp
+    key, iv = tls13_keys(suite, secret, prefix)
+    return key, iv, hkdf_expand_label(secret, prefix + b"hp", b"", suite.key_len, suite.hash)
 
 
 # Frame types with only varint fields after the type, by how many (RFC 9000 §19).

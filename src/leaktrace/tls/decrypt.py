@@ -159,7 +159,7 @@ class RecordCipher:
         suite = self.suite
         seq = self.seq
         if self.tls13 or suite.explicit_nonce_len == 0:
-            nonce = _xor_nonce(self.iv, seq)
+            nonce = xor_nonce(self.iv, seq)
             body = fragment
         else:
             explicit = fragment[: suite.explicit_nonce_len]
@@ -185,7 +185,8 @@ class RecordCipher:
         return plain
 
 
-def _xor_nonce(iv: bytes, seq: int) -> bytes:
+def xor_nonce(iv: bytes, seq: int) -> bytes:
+    """The per-record (TLS) or per-packet (QUIC) nonce: the IV xored with the number."""
     padded = seq.to_bytes(len(iv), "big")
     return bytes(a ^ b for a, b in zip(iv, padded, strict=True))
 
