@@ -126,21 +126,21 @@ class QuicAppReader:
                     header.version
                 ):
                     early = self._open_early(datagram[pos : header.end], header.pn_offset - pos)
-                    if early is None:
-                        self.failed += 1
-                    else:
-                        self.opened += 1
-                        chunks += stream_frames(early)
+                    chunks += self._frames(early)
                 pos = header.end
                 continue
             opened = self._open(datagram[pos:]) if self.cid_len is not None else None
-            if opened is None:
-                self.failed += 1
-            else:
-                self.opened += 1
-                chunks += stream_frames(opened)
+            chunks += self._frames(opened)
             break  # a short-header packet runs to the end of the datagram
         return chunks
+
+    def _frames(self, payload: bytes | None) -> list[StreamChunk]:
+        """A packet's stream frames, counted as opened; None is a packet that did not open."""
+        if payload is None:
+            self.failed += 1
+            return []
+        self.opened += 1
+        return stream_frames(payload)
 
     def _open(self, packet: bytes) -> bytes | None:
         for suite in (self.suite,) if self.suite is not None else self._candidates:
