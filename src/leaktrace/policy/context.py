@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from leaktrace.declaration import (
     AppDeclaration,
+    Consent,
     ConsentAt,
     ConsentEvent,
     ConsentUrl,
@@ -178,7 +179,7 @@ def resolve_withdrawal(
 
 
 def _first_occurrence(
-    consent: ConsentEvent | ConsentUrl | ConsentAt,
+    consent: Consent,
     what: str,
     events: Sequence[TimelineEvent],
     requests: Sequence[RequestMark] | None,
