@@ -150,6 +150,52 @@ def test_an_unreadable_snapshot_falls_back_to_tldextract(
         registrable_domain.cache_clear()
 
 
+def _fresh_rules() -> domains.SuffixRules | None:
+    domains._suffix_rules.cache_clear()
+    try:
+        return domains._suffix_rules()
+    finally:
+        domains._suffix_rules.cache_clear()
+
+
+def test_parsed_rules_come_from_the_cache_until_the_snapshot_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_dir: Path
+) -> None:
+    real = domains.snapshot_path()
+    assert real is not None
+    copy = tmp_path / "snapshot"
+    copy.write_bytes(real.read_bytes())
+    monkeypatch.setattr(domains, "snapshot_path", lambda: copy)
+    parsed: list[int] = []
+    parse = domains.SuffixRules.parse
+
+    def counting(text: str) -> domains.SuffixRules:
+        parsed.append(len(text))
+        return parse(text)
+
+    monkeypatch.setattr(domains.SuffixRules, "parse", staticmethod(counting))
+    first = _fresh_rules()
+    assert first is not None and len(parsed) == 1
+    assert len(list(cache_dir.glob("suffix-rules-*.bin"))) == 1
+    again = _fresh_rules()
+    assert again == first and len(parsed) == 1  # unpickled, not parsed
+
+    copy.write_text("leaktrace-test-suffix\n" + real.read_text(encoding="utf-8"), encoding="utf-8")
+    changed = _fresh_rules()
+    assert changed is not None and len(parsed) == 2
+    assert "leaktrace-test-suffix" in changed.rules and "leaktrace-test-suffix" not in first.rules
+
+
+def test_a_corrupt_rules_entry_is_parsed_again(
+    monkeypatch: pytest.MonkeyPatch, cache_dir: Path
+) -> None:
+    first = _fresh_rules()
+    assert first is not None
+    (entry,) = cache_dir.glob("suffix-rules-*.bin")
+    entry.write_bytes(entry.read_bytes()[:-10])
+    assert _fresh_rules() == first
+
+
 def _parses_as_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
