@@ -317,7 +317,7 @@ def test_a_failing_worker_fails_the_run(
 
 
 _KEYED = ("tls12_aes128gcm", "tls12_chacha20", "tls13_aes128gcm", "tls13_aes256gcm")
-_KEYED += ("tls13_chacha20", "http2_tls", "quic_h3")
+_KEYED += ("tls13_chacha20", "http2_tls", "quic_h3", "quic_chromium")
 
 
 def _keyed_capture(folder: Path) -> tuple[Path, Path]:
@@ -346,7 +346,7 @@ def test_a_key_log_reaches_every_worker(
     one = analyze_capture(capture, config, keylog=load_keylog([keys]))
     assert not analyze_capture(capture, config).findings  # all of them are inside TLS
     decrypted = {(f.src, f.dst, f.flow) for f in one.findings}
-    assert len(decrypted) == 7  # six TLS flows and one QUIC flow (HTTP/3)
+    assert len(decrypted) == 8  # six TLS flows and two QUIC flows (HTTP/3)
     for jobs in (2, 5):
         owners = set()
         for src, dst, flow in decrypted:

@@ -22,7 +22,7 @@ from leaktrace.protocols.quic import (
 )
 from leaktrace.protocols.quic_app import StreamChunk
 from leaktrace.tls.keylog import KeyLog
-from tls.captures import IMEI, IMSI, analyze, keys, planted
+from tls.captures import IMEI, IMSI, analyze, datagrams, keys, planted
 
 DCID = bytes.fromhex("8394c8f03e515708")
 
@@ -124,6 +124,52 @@ def test_http3_inside_a_keyed_quic_capture_is_read() -> None:
         ("imei", "body>json:$.imei", "tsis.jpush.cn", IMEI),
     }
     assert source.coverage.flows_decoded == 1 and source.coverage.opaque_reasons == {}
+
+
+def test_http3_from_chromium_is_read() -> None:
+    """Headless Chromium (the stack Android apps embed as Cronet) loads a page over
+    HTTP/3, whose script POSTs the markers: its ClientHello, with a post-quantum key
+    share, spans two Initial datagrams, and its requests use its own QPACK encoder."""
+    source, messages, findings = analyze("quic_chromium.pcap", keys("quic_chromium"))
+    assert [(m.kind, m.transport, m.host) for m in messages] == [
+        ("quic_hello", "quic", "tsis.jpush.cn"),
+        ("http", "https", "tsis.jpush.cn"),
+        ("http", "https", "tsis.jpush.cn"),
+    ]
+    requests = [m.http for m in messages[1:]]
+    assert [(r.version, r.method, r.target) for r in requests if r is not None] == [
+        ("HTTP/3", "GET", "/page"),
+        ("HTTP/3", "POST", f"/v3/report?imsi={IMSI}"),
+    ]
+    assert planted(findings) == {
+        ("imsi", "query:imsi", "tsis.jpush.cn", IMSI),
+        ("imei", "body>json:$.imei", "tsis.jpush.cn", IMEI),
+    }
+    assert source.coverage.flows_decoded == 1 and source.coverage.opaque_reasons == {}
+
+
+def _client_hello_datagrams() -> list[bytes]:
+    """Chromium's first two datagrams: its ClientHello, in two Initial packets."""
+    return [data for from_client, data in datagrams("quic_chromium.pcap") if from_client][:2]
+
+
+def test_chromiums_client_hello_spans_two_initial_datagrams() -> None:
+    reader = QuicHelloReader()
+    statuses = [reader.feed(d) for d in _client_hello_datagrams()]
+    assert statuses == ["need_more", "done"]
+    assert reader.hello is not None and reader.hello.sni == "tsis.jpush.cn"
+    assert reader.hello.alpn == ("h3",)
+
+
+def test_the_client_hellos_datagrams_count_as_decoded() -> None:
+    """Without keys the hello's datagrams are still read (as a TLS hello's records are);
+    with them, the datagrams whose packets open count as well."""
+    hello = sum(map(len, _client_hello_datagrams()))
+    bare, _, _ = analyze("quic_chromium.pcap")
+    keyed, _, _ = analyze("quic_chromium.pcap", keys("quic_chromium"))
+    assert bare.coverage.bytes_decoded == hello
+    assert bare.coverage.bytes_decoded + bare.coverage.bytes_opaque == bare.coverage.bytes_outbound
+    assert hello < keyed.coverage.bytes_decoded < keyed.coverage.bytes_outbound
 
 
 def test_a_key_log_without_this_connection_leaves_it_opaque() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
@@ -12,11 +10,9 @@ from hypothesis import strategies as st
 from leaktrace.protocols.http3 import Http3Reader
 from leaktrace.protocols.quic import VERSION_1, VERSION_2, QuicHelloReader, aes_hp_mask
 from leaktrace.protocols.quic_app import QuicAppReader, StreamChunk, stream_frames
-from leaktrace.sources.fragments import FragmentReassembler
-from leaktrace.sources.packets import decode_frame
-from leaktrace.sources.pcap import CaptureReader
 from leaktrace.tls.decrypt import hkdf_expand_label
-from tls.captures import DATA, keys
+from tls.captures import datagrams as datagrams_of
+from tls.captures import keys
 
 SERVER_CID = bytes.fromhex("312868557a5522e6")
 FIRST_DCID = bytes.fromhex("8de8e86b9d5af6fe")
@@ -120,24 +116,10 @@ def test_arbitrary_payloads_and_datagrams_never_raise(data: bytes) -> None:
     assert reader.opened == 0
 
 
-def _datagrams(path: Path) -> list[tuple[bool, bytes]]:
-    """(from the client, payload) of every UDP datagram, the client being the first sender."""
-    out: list[tuple[bool, bytes]] = []
-    client = None
-    frags = FragmentReassembler()
-    for frame in CaptureReader(path):
-        pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)
-        if pkt is None or pkt.proto != 17:
-            continue
-        client = client or (pkt.src, pkt.sport)
-        out.append(((pkt.src, pkt.sport) == client, bytes(pkt.payload)))
-    return out
-
-
 def test_the_server_side_of_a_real_connection_opens_and_holds_its_settings() -> None:
     """aioquic's server: its 1-RTT packets open with SERVER_TRAFFIC_SECRET_0 and the
     client's connection ID length, and its control stream holds SETTINGS."""
-    datagrams = _datagrams(DATA / "quic_h3.pcap")
+    datagrams = datagrams_of("quic_h3.pcap")
     hello = QuicHelloReader()
     for from_client, data in datagrams:
         if from_client and hello.feed(data) == "done":

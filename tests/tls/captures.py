@@ -8,6 +8,9 @@ from pathlib import Path
 
 from leaktrace.pipeline import Pipeline, PipelineConfig
 from leaktrace.sources.capture import CaptureSource
+from leaktrace.sources.fragments import FragmentReassembler
+from leaktrace.sources.packets import decode_frame
+from leaktrace.sources.pcap import CaptureReader
 from leaktrace.tls.keylog import KeyLog, load_keylog
 from leaktrace.types import Diagnostic, Finding, Message
 
@@ -54,3 +57,17 @@ def analyze(
 def planted(findings: list[Finding]) -> set[tuple[str, str, str | None, str]]:
     """(type, where, host, value) of the findings that carry the planted markers."""
     return {(f.type, f.where, f.host, f.value) for f in findings if f.value in (IMEI, IMSI)}
+
+
+def datagrams(name: str) -> list[tuple[bool, bytes]]:
+    """(from the client, payload) of every UDP datagram, the client being the first sender."""
+    out: list[tuple[bool, bytes]] = []
+    client = None
+    frags = FragmentReassembler()
+    for frame in CaptureReader(DATA / name):
+        pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)
+        if pkt is None or pkt.proto != 17:
+            continue
+        client = client or (pkt.src, pkt.sport)
+        out.append(((pkt.src, pkt.sport) == client, bytes(pkt.payload)))
+    return out

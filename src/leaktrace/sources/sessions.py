@@ -33,7 +33,7 @@ from leaktrace.types import (
 if TYPE_CHECKING:
     from leaktrace.protocols.http3 import Http3Reader
     from leaktrace.protocols.quic import QuicHelloReader
-    from leaktrace.protocols.quic_app import QuicAppReader
+    from leaktrace.protocols.quic_app import QuicAppReader, StreamChunk
     from leaktrace.tls.connection import TlsDecryptor
 
 RAW_CHUNK_BYTES = 64 << 10  # raw payloads are scanned in chunks of at most this size
@@ -395,25 +395,31 @@ class FlowSession:
 
     def _on_quic_client(self, ev: FlowData) -> Iterator[DecodedItem]:
         quic = self._quic
+        read = False  # this datagram was read: the ClientHello's, or a packet opened
         if quic is not None and quic.status == "need_more":
+            # The ClientHello's datagrams are read (the Initial keys are public), as a
+            # TLS hello's records are; a hello spread over several counts them all.
             if quic.feed(ev.data) == "need_more":
-                self.bytes_opaque += len(ev.data)
+                self.bytes_decoded += len(ev.data)
                 return
             self._quic_first = (ev.ts, ev.frame)
             yield from self._quic_hello()
             self._start_quic_app(quic)  # 0-RTT packets may share the hello's datagram
+            read = quic.hello is not None
         app, h3 = self._quic_app, self._h3
-        if app is None or h3 is None:
-            self.bytes_opaque += len(ev.data)
-            return
-        opened = app.opened
-        chunks = app.feed(ev.data)
-        if app.opened > opened:
+        chunks: list[StreamChunk] = []
+        if app is not None and h3 is not None:
+            opened = app.opened
+            chunks = app.feed(ev.data)
+            if app.opened > opened:
+                read = True
+                self.opaque_reason = None
+        if read:
             self.bytes_decoded += len(ev.data)
-            self.opaque_reason = None
         else:
             self.bytes_opaque += len(ev.data)
         if chunks:
+            assert h3 is not None
             yield from self._h3_items(h3.feed(chunks), ev.ts, ev.frame)
 
     def _start_quic_app(self, quic: QuicHelloReader) -> None:

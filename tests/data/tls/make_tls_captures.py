@@ -8,8 +8,10 @@ Run as root (tcpdump, privileged ports):
 Every capture is a real exchange between real stacks on loopback: OpenSSL's
 ``s_server`` and Python's ``ssl`` client (TLS 1.2 and 1.3, both AEAD families),
 curl against an ``h2`` server (HTTP/2 over TLS and cleartext h2c), an aioquic
-HTTP/3 client and server (QUIC), a wsproto WebSocket client and server, the
-Mosquitto broker (MQTT) and an HTTP server receiving a protobuf body. Each
+HTTP/3 client and server (QUIC), headless Chromium against that server (QUIC as
+Android's Cronet speaks it; skipped when Chromium is not installed), a wsproto
+WebSocket client and server, the Mosquitto broker (MQTT) and an HTTP server
+receiving a protobuf body. Each
 server listens on its own 127.0.7.x address and tcpdump on ``lo`` keeps only
 that address, so nothing else lands in a file. Every exchange carries the
 markers IMEI 356938035643809 and IMSI 460001234567890, which the tests expect
@@ -346,6 +348,116 @@ def quic_case(out: Path, cert: Path, key: Path) -> None:
         asyncio.run(run())
 
 
+# -- QUIC / HTTP/3 from Chromium (the network stack Android apps embed as Cronet) -------------
+
+CHROMIUM_PAGE = (
+    "<html><head><link rel=icon href='data:,'></head><body><script>"
+    f"fetch('/v3/report?imsi={IMSI}', {{method: 'POST', "
+    "headers: {'content-type': 'application/json'}, "
+    f"body: '{JSON_BODY.decode()}'}})"
+    ".then(r => r.text()).then(t => document.body.setAttribute('data-sent', t));"
+    "</script></body></html>"
+).encode()
+
+
+def spki_sha256(cert: Path) -> str:
+    """The base64 SHA-256 of a certificate's public key, as Chromium pins it."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def quic_chromium_case(out: Path, work: Path, cert: Path, key: Path) -> None:
+    """Headless Chromium loads a page over HTTP/3 whose script POSTs the markers.
+
+    Chromium's ClientHello carries a post-quantum key share and spans two Initial
+    packets; its QPACK, packet coalescing and ACK pattern are its own. It resolves
+    only the test host (to 127.0.7.9) and trusts the test certificate by its key.
+    """
+    from aioquic.asyncio import serve
+    from aioquic.asyncio.protocol import QuicConnectionProtocol
+    from aioquic.h3.connection import H3_ALPN, H3Connection
+    from aioquic.h3.events import H3Event, HeadersReceived
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.events import QuicEvent
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        print("chromium not found: quic_chromium skipped", flush=True)
+        return
+    addr, host = "127.0.7.9", "tsis.jpush.cn"
+    keys = out / "quic_chromium.keys"
+    keys.unlink(missing_ok=True)
+
+    class Server(QuicConnectionProtocol):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            self.h3 = H3Connection(self._quic)
+            self.paths: dict[int, bytes] = {}
+
+        def quic_event_received(self, event: QuicEvent) -> None:
+            for ev in self.h3.handle_event(event):
+                self._answer(ev)
+            self.transmit()
+
+        def _answer(self, ev: H3Event) -> None:
+            if isinstance(ev, HeadersReceived):
+                self.paths[ev.stream_id] = dict(ev.headers).get(b":path", b"")
+            if not getattr(ev, "stream_ended", False):
+                return
+            page = self.paths.get(ev.stream_id, b"").startswith(b"/page")
+            self.h3.send_headers(
+                ev.stream_id,
+                [(b":status", b"200"), (b"content-type", b"text/html" if page else b"text/plain")],
+            )
+            self.h3.send_data(ev.stream_id, CHROMIUM_PAGE if page else b"ok", end_stream=True)
+
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        f"--user-data-dir={work / 'chromium'}",
+        f"--ssl-key-log-file={keys}",
+        "--enable-quic",
+        f"--origin-to-force-quic-on={host}:443",
+        f"--host-resolver-rules=MAP {host} {addr}, MAP * ~NOTFOUND",
+        f"--ignore-certificate-errors-spki-list={spki_sha256(cert)}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        f"https://{host}/page",
+    ]
+
+    async def run() -> str:
+        config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN)
+        config.load_cert_chain(cert, key)
+        server = await serve(addr, 443, configuration=config, create_protocol=Server)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            )
+            dom, _ = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            server.close()
+        return dom.decode()
+
+    with tcpdump(out / "quic_chromium.pcap", addr):
+        dom = asyncio.run(run())
+    if 'data-sent="ok"' not in dom:
+        raise RuntimeError(f"chromium did not send the request over HTTP/3: {dom[:200]}")
+
+
 # -- WebSocket (wsproto on both ends) -------------------------------------------------------
 
 
@@ -546,6 +658,7 @@ def main() -> None:
         steps["http2_tls"] = lambda: h2_case("http2_tls", out, cert, key)
         steps["http2_h2c"] = lambda: h2_case("http2_h2c", out, cert, key)
         steps["quic_h3"] = lambda: quic_case(out, cert, key)
+        steps["quic_chromium"] = lambda: quic_chromium_case(out, work, cert, key)
         steps["websocket"] = lambda: websocket_case(out)
         steps["mqtt"] = lambda: mqtt_case(out, work)
         steps["protobuf"] = lambda: protobuf_case(out)
