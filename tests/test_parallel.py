@@ -346,7 +346,7 @@ def test_a_key_log_reaches_every_worker(
     one = analyze_capture(capture, config, keylog=load_keylog([keys]))
     assert not analyze_capture(capture, config).findings  # all of them are inside TLS
     decrypted = {(f.src, f.dst, f.flow) for f in one.findings}
-    assert len(decrypted) == 8  # six TLS flows and two QUIC flows (HTTP/3)
+    assert len(decrypted) == 9  # six TLS flows and three QUIC flows (HTTP/3)
     for jobs in (2, 5):
         owners = set()
         for src, dst, flow in decrypted:

@@ -128,43 +128,76 @@ def test_http3_inside_a_keyed_quic_capture_is_read() -> None:
 
 def test_http3_from_chromium_is_read() -> None:
     """Headless Chromium (the stack Android apps embed as Cronet) loads a page over
-    HTTP/3, whose script POSTs the markers: its ClientHello, with a post-quantum key
-    share, spans two Initial datagrams, and its requests use its own QPACK encoder."""
+    HTTP/3, whose script POSTs the markers; its ClientHello, with a post-quantum key
+    share, spans two Initial datagrams, and its requests use its own QPACK encoder.
+    The server closes that connection, and Chromium resumes with 0-RTT for a GET."""
     source, messages, findings = analyze("quic_chromium.pcap", keys("quic_chromium"))
-    assert [(m.kind, m.transport, m.host) for m in messages] == [
-        ("quic_hello", "quic", "tsis.jpush.cn"),
-        ("http", "https", "tsis.jpush.cn"),
-        ("http", "https", "tsis.jpush.cn"),
+    first, resumed = dict.fromkeys(m.community_id for m in messages)
+    read = [
+        (
+            m.community_id,
+            m.kind,
+            m.http.method if m.http else None,
+            m.http.target if m.http else None,
+        )
+        for m in messages
+        if m.host == "tsis.jpush.cn" and (m.http is None or m.http.version == "HTTP/3")
     ]
-    requests = [m.http for m in messages[1:]]
-    assert [(r.version, r.method, r.target) for r in requests if r is not None] == [
-        ("HTTP/3", "GET", "/page"),
-        ("HTTP/3", "POST", f"/v3/report?imsi={IMSI}"),
+    assert read == [
+        (first, "quic_hello", None, None),
+        (first, "http", "GET", "/page"),
+        (first, "http", "POST", f"/v3/report?imsi={IMSI}"),
+        (first, "http", "GET", "/v3/wait"),
+        (resumed, "quic_hello", None, None),
+        (resumed, "http", "GET", f"/v3/config?imsi={IMSI}"),
     ]
-    assert planted(findings) == {
-        ("imsi", "query:imsi", "tsis.jpush.cn", IMSI),
-        ("imei", "body>json:$.imei", "tsis.jpush.cn", IMEI),
+    assert {(f.flow, f.type, f.where, f.value) for f in findings} == {
+        (first, "imsi", "query:imsi", IMSI),
+        (first, "imei", "body>json:$.imei", IMEI),
+        (resumed, "imsi", "query:imsi", IMSI),
     }
-    assert source.coverage.flows_decoded == 1 and source.coverage.opaque_reasons == {}
+    assert source.coverage.flows_decoded == 2 and source.coverage.opaque_reasons == {}
 
 
-def _client_hello_datagrams() -> list[bytes]:
-    """Chromium's first two datagrams: its ClientHello, in two Initial packets."""
-    return [data for from_client, data in datagrams("quic_chromium.pcap") if from_client][:2]
+def test_chromiums_0rtt_request_needs_the_early_secret() -> None:
+    """The resumed connection's GET went out in 0-RTT packets only: without
+    CLIENT_EARLY_TRAFFIC_SECRET it is not there to read."""
+    full = keys("quic_chromium")
+    early = KeyLog()
+    for line in full.to_text().splitlines():
+        label, random, secret = line.split()
+        if label != "CLIENT_EARLY_TRAFFIC_SECRET":
+            early.add(label, bytes.fromhex(random), bytes.fromhex(secret))
+    assert len(early.to_text().splitlines()) == len(full.to_text().splitlines()) - 1
+    _, messages, findings = analyze("quic_chromium.pcap", early)
+    targets = [m.http.target for m in messages if m.http is not None]
+    assert f"/v3/config?imsi={IMSI}" not in targets and f"/v3/report?imsi={IMSI}" in targets
+    assert len(findings) == 2
+
+
+def _client_hellos() -> dict[tuple[str, int], list[bytes]]:
+    """Each Chromium connection's first two datagrams: its ClientHello, in two Initials."""
+    sent: dict[tuple[str, int], list[bytes]] = {}
+    for client, data in datagrams("quic_chromium.pcap"):
+        if client is not None:
+            sent.setdefault(client, []).append(data)
+    return {client: firsts[:2] for client, firsts in sent.items()}
 
 
 def test_chromiums_client_hello_spans_two_initial_datagrams() -> None:
-    reader = QuicHelloReader()
-    statuses = [reader.feed(d) for d in _client_hello_datagrams()]
-    assert statuses == ["need_more", "done"]
-    assert reader.hello is not None and reader.hello.sni == "tsis.jpush.cn"
-    assert reader.hello.alpn == ("h3",)
+    hellos = _client_hellos()
+    assert len(hellos) == 2
+    for first, second in hellos.values():
+        reader = QuicHelloReader()
+        assert [reader.feed(first), reader.feed(second)] == ["need_more", "done"]
+        assert reader.hello is not None and reader.hello.sni == "tsis.jpush.cn"
+        assert reader.hello.alpn == ("h3",)
 
 
 def test_the_client_hellos_datagrams_count_as_decoded() -> None:
     """Without keys the hello's datagrams are still read (as a TLS hello's records are);
     with them, the datagrams whose packets open count as well."""
-    hello = sum(map(len, _client_hello_datagrams()))
+    hello = sum(len(d) for firsts in _client_hellos().values() for d in firsts)
     bare, _, _ = analyze("quic_chromium.pcap")
     keyed, _, _ = analyze("quic_chromium.pcap", keys("quic_chromium"))
     assert bare.coverage.bytes_decoded == hello

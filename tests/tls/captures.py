@@ -59,15 +59,17 @@ def planted(findings: list[Finding]) -> set[tuple[str, str, str | None, str]]:
     return {(f.type, f.where, f.host, f.value) for f in findings if f.value in (IMEI, IMSI)}
 
 
-def datagrams(name: str) -> list[tuple[bool, bytes]]:
-    """(from the client, payload) of every UDP datagram, the client being the first sender."""
-    out: list[tuple[bool, bytes]] = []
-    client = None
+def datagrams(name: str) -> list[tuple[tuple[str, int] | None, bytes]]:
+    """(the client's address and port, or None from the server; payload) of every UDP
+    datagram. The server is where the first datagram went."""
+    out: list[tuple[tuple[str, int] | None, bytes]] = []
+    server = None
     frags = FragmentReassembler()
     for frame in CaptureReader(DATA / name):
         pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)
         if pkt is None or pkt.proto != 17:
             continue
-        client = client or (pkt.src, pkt.sport)
-        out.append(((pkt.src, pkt.sport) == client, bytes(pkt.payload)))
+        server = server or (pkt.dst, pkt.dport)
+        client = (pkt.src, pkt.sport) if (pkt.dst, pkt.dport) == server else None
+        out.append((client, bytes(pkt.payload)))
     return out
