@@ -20,7 +20,7 @@ from leaktrace.protocols.quic import (
     initial_keys,
     parse_long_header,
 )
-from leaktrace.protocols.quic_app import StreamChunk
+from leaktrace.protocols.quic_app import QuicAppReader, StreamChunk
 from leaktrace.tls.keylog import KeyLog
 from tls.captures import IMEI, IMSI, analyze, datagrams, keys, planted
 
@@ -126,12 +126,18 @@ def test_http3_inside_a_keyed_quic_capture_is_read() -> None:
     assert source.coverage.flows_decoded == 1 and source.coverage.opaque_reasons == {}
 
 
-def test_http3_from_chromium_is_read() -> None:
+# Chromium's two captures: QUIC v1, and v2 (RFC 9369: its own salts and key labels).
+CHROMIUM = {"quic_chromium": VERSION_1, "quic_chromium_v2": VERSION_2}
+chromium_captures = pytest.mark.parametrize("name", list(CHROMIUM))
+
+
+@chromium_captures
+def test_http3_from_chromium_is_read(name: str) -> None:
     """Headless Chromium (the stack Android apps embed as Cronet) loads a page over
     HTTP/3, whose script POSTs the markers; its ClientHello, with a post-quantum key
     share, spans two Initial datagrams, and its requests use its own QPACK encoder.
     The server closes that connection, and Chromium resumes with 0-RTT for a GET."""
-    source, messages, findings = analyze("quic_chromium.pcap", keys("quic_chromium"))
+    source, messages, findings = analyze(f"{name}.pcap", keys(name))
     first, resumed = dict.fromkeys(m.community_id for m in messages)
     read = [
         (
@@ -161,45 +167,77 @@ def test_http3_from_chromium_is_read() -> None:
 
 def test_chromiums_0rtt_request_needs_the_early_secret() -> None:
     """The resumed connection's GET went out in 0-RTT packets only: without
-    CLIENT_EARLY_TRAFFIC_SECRET it is not there to read."""
-    full = keys("quic_chromium")
+    CLIENT_EARLY_TRAFFIC_SECRET it is not there to read. (Over QUIC v2 Chromium sent
+    only its control stream early, and the GET after the handshake.)"""
+    name = "quic_chromium"
+    full = keys(name)
     early = KeyLog()
     for line in full.to_text().splitlines():
         label, random, secret = line.split()
         if label != "CLIENT_EARLY_TRAFFIC_SECRET":
             early.add(label, bytes.fromhex(random), bytes.fromhex(secret))
     assert len(early.to_text().splitlines()) == len(full.to_text().splitlines()) - 1
-    _, messages, findings = analyze("quic_chromium.pcap", early)
+    _, messages, findings = analyze(f"{name}.pcap", early)
     targets = [m.http.target for m in messages if m.http is not None]
     assert f"/v3/config?imsi={IMSI}" not in targets and f"/v3/report?imsi={IMSI}" in targets
     assert len(findings) == 2
 
 
-def _client_hellos() -> dict[tuple[str, int], list[bytes]]:
-    """Each Chromium connection's first two datagrams: its ClientHello, in two Initials."""
+def _chromium_sent(name: str) -> dict[tuple[str, int], list[bytes]]:
+    """What each Chromium connection's client sent, in order."""
     sent: dict[tuple[str, int], list[bytes]] = {}
-    for client, data in datagrams("quic_chromium.pcap"):
+    for client, data in datagrams(f"{name}.pcap"):
         if client is not None:
             sent.setdefault(client, []).append(data)
-    return {client: firsts[:2] for client, firsts in sent.items()}
+    return sent
 
 
-def test_chromiums_client_hello_spans_two_initial_datagrams() -> None:
-    hellos = _client_hellos()
+def _client_hellos(name: str) -> dict[tuple[str, int], list[bytes]]:
+    """Each connection's first two datagrams: its ClientHello, in two Initials."""
+    return {client: sent[:2] for client, sent in _chromium_sent(name).items()}
+
+
+@chromium_captures
+def test_chromiums_client_hello_spans_two_initial_datagrams(name: str) -> None:
+    hellos = _client_hellos(name)
     assert len(hellos) == 2
     for first, second in hellos.values():
         reader = QuicHelloReader()
         assert [reader.feed(first), reader.feed(second)] == ["need_more", "done"]
         assert reader.hello is not None and reader.hello.sni == "tsis.jpush.cn"
-        assert reader.hello.alpn == ("h3",)
+        assert reader.hello.alpn == ("h3",) and reader.version == CHROMIUM[name]
 
 
-def test_the_client_hellos_datagrams_count_as_decoded() -> None:
+@chromium_captures
+def test_chromiums_resumed_connection_opens_with_0rtt_packets(name: str) -> None:
+    """Its second connection's first packets after the ClientHello are 0-RTT, opened
+    with CLIENT_EARLY_TRAFFIC_SECRET under the version's own key labels."""
+    log = keys(name)
+    *_, sent = _chromium_sent(name).values()  # the resumed connection
+    hello = QuicHelloReader()
+    assert [hello.feed(d) for d in sent[:2]] == ["need_more", "done"]
+    assert hello.client_random is not None and hello.dcid is not None
+    secret = log.get(hello.client_random, "CLIENT_TRAFFIC_SECRET_0")
+    early = log.get(hello.client_random, "CLIENT_EARLY_TRAFFIC_SECRET")
+    assert secret is not None and early is not None
+    opened = []
+    for early_secret in (early, None):
+        reader = QuicAppReader(
+            secret, hello.dcid, early_secret=early_secret, version=CHROMIUM[name]
+        )
+        for data in sent[2:]:
+            reader.feed(data)
+        opened.append(reader.opened)
+    assert opened[0] > opened[1] > 0
+
+
+@chromium_captures
+def test_the_client_hellos_datagrams_count_as_decoded(name: str) -> None:
     """Without keys the hello's datagrams are still read (as a TLS hello's records are);
     with them, the datagrams whose packets open count as well."""
-    hello = sum(len(d) for firsts in _client_hellos().values() for d in firsts)
-    bare, _, _ = analyze("quic_chromium.pcap")
-    keyed, _, _ = analyze("quic_chromium.pcap", keys("quic_chromium"))
+    hello = sum(len(d) for firsts in _client_hellos(name).values() for d in firsts)
+    bare, _, _ = analyze(f"{name}.pcap")
+    keyed, _, _ = analyze(f"{name}.pcap", keys(name))
     assert bare.coverage.bytes_decoded == hello
     assert bare.coverage.bytes_decoded + bare.coverage.bytes_opaque == bare.coverage.bytes_outbound
     assert hello < keyed.coverage.bytes_decoded < keyed.coverage.bytes_outbound

@@ -363,6 +363,13 @@ CHROMIUM_PAGE = (
 ).encode()
 
 
+# Chromium speaks QUIC v1 by default; RFC 9369's v2 when told to.
+QUIC_VERSION_FLAGS: dict[str, list[str]] = {
+    "quic_chromium": [],
+    "quic_chromium_v2": ["--quic-version=RFCv2"],
+}
+
+
 def spki_sha256(cert: Path) -> str:
     """The base64 SHA-256 of a certificate's public key, as Chromium pins it."""
     import base64
@@ -378,7 +385,7 @@ def spki_sha256(cert: Path) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-def quic_chromium_case(out: Path, work: Path, cert: Path, key: Path) -> None:
+def quic_chromium_case(name: str, out: Path, work: Path, cert: Path, key: Path) -> None:
     """Headless Chromium loads a page over HTTP/3 whose script POSTs the markers,
     then GETs them on a second connection, resumed with 0-RTT.
 
@@ -399,10 +406,10 @@ def quic_chromium_case(out: Path, work: Path, cert: Path, key: Path) -> None:
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        print("chromium not found: quic_chromium skipped", flush=True)
+        print(f"chromium not found: {name} skipped", flush=True)
         return
     addr, host = "127.0.7.9", "tsis.jpush.cn"
-    keys = out / "quic_chromium.keys"
+    keys = out / f"{name}.keys"
 
     class Server(QuicConnectionProtocol):
         def __init__(self, *args: object, **kwargs: object) -> None:
@@ -442,6 +449,7 @@ def quic_chromium_case(out: Path, work: Path, cert: Path, key: Path) -> None:
         f"--user-data-dir={work / 'chromium'}",
         f"--ssl-key-log-file={keys}",
         "--enable-quic",
+        *QUIC_VERSION_FLAGS[name],
         f"--origin-to-force-quic-on={host}:443",
         f"--host-resolver-rules=MAP {host} {addr}, MAP * ~NOTFOUND",
         f"--ignore-certificate-errors-spki-list={spki_sha256(cert)}",
@@ -475,7 +483,7 @@ def quic_chromium_case(out: Path, work: Path, cert: Path, key: Path) -> None:
     # an answer, or give up on it: the capture is made again, up to three times.
     for _ in range(3):
         keys.unlink(missing_ok=True)
-        with tcpdump(out / "quic_chromium.pcap", addr):
+        with tcpdump(out / f"{name}.pcap", addr):
             dom = asyncio.run(run())
         connections = keys.read_text().count("CLIENT_TRAFFIC_SECRET_0") if keys.exists() else 0
         if 'data-sent="okok"' in dom and connections == 2:
@@ -683,7 +691,8 @@ def main() -> None:
         steps["http2_tls"] = lambda: h2_case("http2_tls", out, cert, key)
         steps["http2_h2c"] = lambda: h2_case("http2_h2c", out, cert, key)
         steps["quic_h3"] = lambda: quic_case(out, cert, key)
-        steps["quic_chromium"] = lambda: quic_chromium_case(out, work, cert, key)
+        for name in QUIC_VERSION_FLAGS:
+            steps[name] = lambda n=name: quic_chromium_case(n, out, work, cert, key)
         steps["websocket"] = lambda: websocket_case(out)
         steps["mqtt"] = lambda: mqtt_case(out, work)
         steps["protobuf"] = lambda: protobuf_case(out)
