@@ -75,6 +75,28 @@ def make_key(*parts: bytes | str) -> str:
     return digest.hexdigest()
 
 
+RACY_NS = 2_000_000_000
+"""A file changed this recently is hashed as well as stamped (see ``file_stamp``)."""
+
+
+def file_stamp(path: Path, now_ns: int | None = None) -> list[bytes | str]:
+    """Key parts for a file an entry was built from, by its status rather than its bytes.
+
+    A file counts by its size, mtime and the ctime no tool can set back, with inode
+    and device, as git's index and Python's bytecode cache judge files. One changed
+    so recently that another write in the same timestamp tick could follow unseen
+    (timestamps advance in ticks of a few ms) is hashed as well, as git re-reads its
+    "racily clean" entries. Raises ``OSError`` when the file cannot be read.
+    """
+    info = path.stat()
+    parts: list[bytes | str] = [str(info.st_size), str(info.st_mtime_ns), str(info.st_ctime_ns)]
+    parts += [str(info.st_ino), str(info.st_dev)]
+    now = time.time_ns() if now_ns is None else now_ns
+    if now - max(info.st_mtime_ns, info.st_ctime_ns) < RACY_NS:
+        parts.append(hashlib.sha256(path.read_bytes()).digest())
+    return parts
+
+
 def load(kind: str, key: str) -> bytes | None:
     """The payload stored under ``kind``/``key``, or None for any kind of miss."""
     folder = cache_dir()

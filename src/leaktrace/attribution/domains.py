@@ -204,20 +204,14 @@ _RULES_CACHE_KIND = "suffix-rules"
 
 
 def _rules_cache_key(path: Path) -> str | None:
-    """The snapshot file by name and status (as the signature cache judges its
-    files), and this module's code, which decides what the rules hold."""
+    """The snapshot file by name and status (``cache.file_stamp``, as the signature
+    cache judges its files), and this module's code, which decides what the rules hold."""
     try:
-        info = path.stat()
-        code = Path(__file__).read_bytes()
+        stamp = state_cache.file_stamp(path)
+        code = hashlib.sha256(Path(__file__).read_bytes()).digest()
     except OSError:
         return None
-    return state_cache.make_key(
-        _RULES_CACHE_KIND,
-        str(path.resolve()),
-        *(str(n) for n in (info.st_size, info.st_mtime_ns, info.st_ctime_ns)),
-        *(str(n) for n in (info.st_ino, info.st_dev)),
-        hashlib.sha256(code).digest(),
-    )
+    return state_cache.make_key(_RULES_CACHE_KIND, str(path.resolve()), *stamp, code)
 
 
 def snapshot_path() -> Path | None:

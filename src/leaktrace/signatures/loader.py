@@ -366,7 +366,6 @@ def _load_uncached(roots: Sequence[Path]) -> SignatureSet:
     )
 
 
-_RACY_NS = 2_000_000_000  # a file changed this recently is hashed as well
 _SET_CACHE_KIND = "signature-set"
 _SET_CACHE_FORMAT = "2"  # 2: plain ``model`` records instead of pydantic models
 
@@ -376,12 +375,8 @@ def _cache_key(roots: Sequence[Path]) -> str | None:
     shape the result; None when the set is not cacheable (a missing root or an
     unreadable file: loading reports those).
 
-    A signature file counts by its name and status, as git's index and Python's
-    bytecode cache judge files: size, mtime, and the ctime no tool can set back,
-    with inode and device. Reading and hashing the bundled files took 10 ms of
-    every start. A file changed so recently that another write in the same
-    timestamp tick could follow unseen (timestamps advance in ticks of a few ms)
-    is also hashed, as git re-reads its "racily clean" entries.
+    A signature file counts by its name and status (``cache.file_stamp``), not its
+    bytes: reading and hashing the bundled files took 10 ms of every start.
     """
     from leaktrace import __version__
     from leaktrace.detectors.engine import hyperscan_version
@@ -409,11 +404,7 @@ def _cache_key(roots: Sequence[Path]) -> str | None:
                 if not folder.is_dir():
                     continue
                 for path in sorted(folder.glob("*.yaml")):
-                    info = path.stat()
-                    parts += [path.name, str(info.st_size), str(info.st_mtime_ns)]
-                    parts += [str(info.st_ctime_ns), str(info.st_ino), str(info.st_dev)]
-                    if now - max(info.st_mtime_ns, info.st_ctime_ns) < _RACY_NS:
-                        parts.append(hashlib.sha256(path.read_bytes()).digest())
+                    parts += [path.name, *state_cache.file_stamp(path, now)]
     except OSError:
         return None
     return state_cache.make_key(*parts)
