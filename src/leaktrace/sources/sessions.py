@@ -418,8 +418,7 @@ class FlowSession:
             self.bytes_decoded += len(ev.data)
         else:
             self.bytes_opaque += len(ev.data)
-        if chunks:
-            assert h3 is not None
+        if chunks and h3 is not None:
             yield from self._h3_items(h3.feed(chunks), ev.ts, ev.frame)
 
     def _start_quic_app(self, quic: QuicHelloReader) -> None:
