@@ -250,8 +250,8 @@ def _row(tool: str, manifest: dict[str, Any], measured: Measured) -> Row:
 
 
 def table(rows: list[Row], baseline: Row | None) -> str:
-    head = f"{'tool':<30} {'MB/s':>8} {'pkts/s':>10} {'wall s':>8} {'RSS MB':>7} {'ratio':>7}"
-    head += "  check"
+    head = f"{'tool':<30} {'MB/s':>8} {'pkts/s':>10} {'wall s':>8} {'CPU s':>7} {'RSS MB':>7}"
+    head += f" {'ratio':>7}  check"
     lines = [head, "-" * len(head)]
     for row in rows:
         ratio = ""
@@ -261,13 +261,27 @@ def table(rows: list[Row], baseline: Row | None) -> str:
         mark = "*" if row.extrapolated else " "
         lines.append(
             f"{row.tool:<30} {row.mb_per_s:>7.1f}{mark} {row.packets_per_s:>10.0f} "
-            f"{row.wall_s:>8.1f} {row.peak_rss_mb:>7.0f} {ratio:>7}  {row.check}"
+            f"{row.wall_s:>8.1f} {row.cpu_s:>7.1f} {row.peak_rss_mb:>7.0f} {ratio:>7}  "
+            f"{row.check}"
         )
     lines.append(
         f"ratio: {baseline.tool if baseline else 'leaktrace'} MB/s / the peer's; "
-        "* extrapolated from a slice; RSS: largest process (a pipeline: its processes added)"
+        "* extrapolated from a slice; CPU s and RSS: a pipeline's processes added "
+        "(RSS: the largest process otherwise)"
     )
     return "\n".join(lines)
+
+
+def cpu_ratios(rows: list[Row], baseline: Row) -> dict[str, float]:
+    """The work per CPU second against each peer: wall time flatters a peer that is a
+    pipeline of processes (tshark and the scan of its output run on two cores at once)."""
+    if baseline.cpu_s <= 0:
+        return {}
+    return {
+        row.tool: round(row.cpu_s / baseline.cpu_s, 2)
+        for row in rows
+        if not row.tool.startswith("leaktrace") and not row.extrapolated and row.cpu_s > 0
+    }
 
 
 def bench_capture(
@@ -367,6 +381,13 @@ def bench_capture(
     }
     for peer, by_tool in ratios.items():
         print(f"leaktrace / {peer}: " + ", ".join(f"{t}: {r}x" for t, r in by_tool.items()))
+    per_cpu = cpu_ratios(rows[len(jobs) :], rows[0])
+    for peer, ratio in per_cpu.items():
+        print(
+            f"per CPU second, {rows[0].tool} / {peer}: {ratio}x "
+            f"({rows[0].cpu_s:.1f} against {next(r.cpu_s for r in rows if r.tool == peer):.1f} "
+            "CPU s)"
+        )
     return {
         "capture": capture.name,
         "manifest": manifest,
@@ -375,6 +396,7 @@ def bench_capture(
         "speedup": speedups,
         "side_by_side": {"copies": copies, "speedup": ceiling} if side is not None else None,
         "ratio_vs_peers": ratios,
+        "cpu_ratio_vs_peers": per_cpu,
     }
 
 

@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:
 from bench.gencap import generate  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.regex_scan import load_patterns, scan  # noqa: E402
-from bench.run import Row, check_planted, merge_runs, table  # noqa: E402
+from bench.run import Row, check_planted, cpu_ratios, merge_runs, table  # noqa: E402
 
 
 def _alloc(mb: int) -> list[str]:
@@ -131,6 +131,14 @@ def test_table_marks_extrapolated_rows_and_ratios() -> None:
     assert "5.0*" in text and "10.0x" in text and "PASS" in text
 
 
+def test_cpu_ratios_count_a_pipelines_processes_and_skip_extrapolated_peers() -> None:
+    lt = Row("leaktrace analyze --jobs 1", 100.0, 1000, 2.0, 2.0, 90.0, check="PASS")
+    pipeline = Row("tshark -T fields | regex", 100.0, 1000, 6.0, 9.0, 500.0)
+    sliced = Row("scapy", 100.0, 1000, 200.0, 200.0, 60.0, extrapolated=True)
+    assert cpu_ratios([pipeline, sliced], lt) == {"tshark -T fields | regex": 4.5}
+    assert "    9.0 " in table([lt, pipeline], lt)  # its CPU seconds, both processes
+
+
 def test_rounds_merge_to_the_median_run_and_keep_every_failure() -> None:
     runs = [
         Row("leaktrace", 100.0, 1000, wall, wall, rss, check="PASS")
@@ -158,5 +166,8 @@ def test_one_command_run(tmp_path: Path) -> None:
     side = [line for line in lines if line.startswith("leaktrace --jobs 1 x2 at once")]
     assert len(side) == 1 and side[0].endswith("PASS")
     assert any("this machine's ceiling for --jobs 2" in line for line in lines)
+    assert any(
+        line.startswith("per CPU second, leaktrace analyze --jobs 1 / tshark") for line in lines
+    )
     manifest = json.loads((ROOT / "bench" / "work" / "gencap-3mb-s7.manifest.json").read_text())
     assert manifest["planted"]["imei"] > 0
