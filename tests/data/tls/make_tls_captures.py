@@ -11,13 +11,13 @@ curl against an ``h2`` server (HTTP/2 over TLS and cleartext h2c), an aioquic
 HTTP/3 client and server (QUIC), headless Chromium against that server (QUIC as
 Android's Cronet speaks it; skipped when Chromium is not installed), a wsproto
 WebSocket client and server, the Mosquitto broker (MQTT) and an HTTP server
-receiving a protobuf body. Each
-server listens on its own 127.0.7.x address and tcpdump on ``lo`` keeps only
-that address, so nothing else lands in a file. Every exchange carries the
-markers IMEI 356938035643809 and IMSI 460001234567890, which the tests expect
-to find. TLS key logs are written next to each capture (``<name>.keys``), and
-one capture is also written as pcapng with its keys embedded in a Decryption
-Secrets Block (``editcap --inject-secrets``).
+receiving a protobuf body. Each server listens on its own 127.0.7.x address
+and tcpdump on ``lo`` keeps only that address, so nothing else lands in a file.
+Every exchange carries the markers IMEI 356938035643809 and IMSI
+460001234567890, which the tests expect to find. TLS key logs are written next
+to each capture (``<name>.keys``), and one capture is also written as pcapng
+with its keys embedded in a Decryption Secrets Block (``editcap
+--inject-secrets``).
 """
 
 from __future__ import annotations
@@ -392,9 +392,9 @@ def quic_chromium_case(name: str, out: Path, work: Path, cert: Path, key: Path) 
     Chromium's ClientHello carries a post-quantum key share and spans two Initial
     packets; its QPACK, packet coalescing and ACK pattern are its own. The server
     issues a session ticket and closes the first connection after answering a
-    request between the two, so the GET goes out as 0-RTT early data on the next. Chromium
-    resolves only the test host (to 127.0.7.9) and trusts the test certificate by
-    its key.
+    request between the two, so the GET goes out as 0-RTT early data on the next.
+    Chromium resolves only the test host (to 127.0.7.9) and trusts the test
+    certificate by its key.
     """
     from aioquic.asyncio import serve
     from aioquic.asyncio.protocol import QuicConnectionProtocol
