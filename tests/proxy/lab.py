@@ -123,8 +123,13 @@ class RouteTo:
         data.server.address = ("127.0.0.1", self.port)
 
 
-def opener(proxy_url: str | None, ca_file: Path | None) -> urllib.request.OpenerDirector:
+def opener(
+    proxy_url: str | None, ca_file: Path | None, keylog: Path | None = None
+) -> urllib.request.OpenerDirector:
+    """``keylog``: where the client writes its TLS secrets (NSS format, as SSLKEYLOGFILE)."""
     ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if keylog is not None:
+        ctx.keylog_filename = str(keylog)
     handlers: list[Any] = [urllib.request.HTTPSHandler(context=ctx)]
     handlers.append(
         urllib.request.ProxyHandler({"http": proxy_url, "https": proxy_url} if proxy_url else {})
@@ -133,10 +138,14 @@ def opener(proxy_url: str | None, ca_file: Path | None) -> urllib.request.Opener
 
 
 def send(
-    proxy_url: str | None, ca_file: Path | None, scheme: str, port: int | None = None
+    proxy_url: str | None,
+    ca_file: Path | None,
+    scheme: str,
+    port: int | None = None,
+    keylog: Path | None = None,
 ) -> list[int]:
     """Send REQUESTS; through the proxy by host name, or straight to 127.0.0.1:port."""
-    client = opener(proxy_url, ca_file)
+    client = opener(proxy_url, ca_file, keylog)
     statuses = []
     for req in REQUESTS:
         if port is None:

@@ -22,6 +22,7 @@ from leaktrace.pipeline import PipelineConfig
 from leaktrace.profile import load_device
 from leaktrace.proxy.session import ProxySession
 from leaktrace.timeline import read_timeline
+from leaktrace.tls.keylog import load_keylog
 
 from .lab import (
     APP,
@@ -148,6 +149,30 @@ def test_plain_http_capture_gives_the_same_findings(lab: Lab, tmp_path: Path) ->
     offline = analyze_capture(pcap, config).findings
     proxy = [f for f in lab.session.findings() if f.host in {r.host for r in REQUESTS}]
     assert keys(offline) == keys(proxy) == expected_keys()
+
+
+def test_https_through_the_proxy_captured_with_a_key_log_gives_the_same_findings(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """A capture taken between the device and its proxy: each request is a CONNECT,
+    then TLS to the named host inside the tunnel, which the client's key log opens."""
+    if shutil.which("tcpdump") is None:
+        pytest.skip("tcpdump is not installed: the parity capture needs it")
+    pcap, secrets = tmp_path / "proxied.pcap", tmp_path / "client.keys"
+    before = len(lab.session.findings())
+    try:
+        with Tcpdump(pcap, lab.session.address[1]):
+            statuses = send(lab.session.url, lab.session.ca_cert, "https", keylog=secrets)
+    except PermissionError:
+        pytest.skip("capturing on lo needs root")
+    assert statuses == [200] * len(REQUESTS)
+    live = lab.session.findings(before)
+    config = PipelineConfig.load(device=load_device(DEVICE))
+    offline = analyze_capture(pcap, config, keylog=load_keylog([secrets]))
+    assert keys(offline.findings) == keys(live) == expected_keys()
+    assert {f.transport for f in offline.findings} == {"https"}
+    assert offline.coverage.flows_opaque == 0
+    assert not analyze_capture(pcap, config).findings  # without the keys: only names
 
 
 def test_timeline_file_holds_events_and_findings(lab: Lab) -> None:

@@ -125,6 +125,37 @@ def test_unknown_upgrade_leaves_later_bytes_opaque() -> None:
     assert session.outcome().bytes_opaque == 14
 
 
+def test_tls_inside_a_connect_tunnel_is_read_as_a_connection_of_its_own() -> None:
+    """A capture between a device and its HTTP proxy: after the CONNECT (and the
+    proxy's answer, which nothing reads), the client's TLS is named by its SNI."""
+    session = FlowSession(flow(resp_p=8080), "pcap:t", DnsMap())
+    connect = b"CONNECT ulogs.umeng.com:443 HTTP/1.1\r\nHost: ulogs.umeng.com:443\r\n\r\n"
+    hello = client_hello("ulogs.umeng.com")
+    got = messages(feed(session, connect))
+    assert feed(session, b"HTTP/1.1 200 Connection established\r\n\r\n", is_orig=False) == []
+    got += messages(feed(session, hello[:5], hello[5:], b"\x17\x03\x03\x00\x05hello"))
+    assert [(m.kind, m.host, m.host_basis) for m in got] == [
+        (MessageKind.HTTP, "ulogs.umeng.com", "header"),
+        (MessageKind.TLS_HELLO, "ulogs.umeng.com", "sni"),
+    ]
+    assert got[0].http is not None and got[0].http.method == "CONNECT"
+    list(session.on_close(3.0))
+    outcome = session.outcome()
+    assert outcome.opaque_reason == "tls_without_keys"  # not "upgraded_protocol"
+    assert outcome.bytes_decoded == len(connect) + len(hello) and outcome.bytes_opaque == 10
+
+
+def test_a_tunnel_that_starts_in_the_connects_own_segment() -> None:
+    session = FlowSession(flow(resp_p=3128), "pcap:t", DnsMap())
+    connect = b"CONNECT api.example.com:443 HTTP/1.1\r\nHost: api.example.com:443\r\n\r\n"
+    hello = client_hello("api.example.com")
+    got = messages(feed(session, connect + hello[:3], hello[3:]))
+    assert [(m.kind, m.host) for m in got] == [
+        (MessageKind.HTTP, "api.example.com"),
+        (MessageKind.TLS_HELLO, "api.example.com"),
+    ]
+
+
 def test_server_bytes_of_a_tcp_flow_are_ignored() -> None:
     session = FlowSession(flow(), "pcap:t", DnsMap())
     assert feed(session, b"HTTP/1.1 200 OK\r\n\r\n", is_orig=False) == []

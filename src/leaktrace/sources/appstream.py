@@ -23,7 +23,7 @@ from leaktrace.types import Diagnostic, HttpRequest
 if TYPE_CHECKING:  # loaded when a stream turns out to be HTTP/2
     from leaktrace.protocols.http2 import Http2RequestParser
 
-Mode = Literal["sniff", "http", "http2", "websocket", "mqtt", "raw", "opaque"]
+Mode = Literal["sniff", "http", "http2", "websocket", "mqtt", "raw", "opaque", "tunnel"]
 SNIFF_BYTES: Final = 64
 
 
@@ -71,6 +71,9 @@ class AppStream:
         self._ws: WebSocketReader | None = None
         self._mqtt: mqtt.MqttReader | None = None
         self._upgrade: str | None = None  # Upgrade header of the last HTTP/1 request
+        self._connect = False  # the last HTTP/1 request was a CONNECT
+        # A CONNECT tunnel's bytes, for the session to read as a stream of its own.
+        self._tunneled = bytearray()
         self._start(mode)
 
     @property
@@ -80,7 +83,7 @@ class AppStream:
     @property
     def held_bytes(self) -> int:
         """Bytes kept for items not yet complete, by whichever reader holds them."""
-        held = len(self._pending)
+        held = len(self._pending) + len(self._tunneled)
         for reader in (self._http, self._h2, self._ws, self._mqtt):
             if reader is not None:
                 held += reader.held_bytes
@@ -88,6 +91,9 @@ class AppStream:
 
     def feed(self, data: bytes) -> list[AppItem]:
         out: list[AppItem] = []
+        if self.mode == "tunnel":
+            self._tunneled += data
+            return out
         if self.mode == "sniff":
             self._pending += data
             mode = sniff_mode(self._pending)
@@ -97,6 +103,16 @@ class AppStream:
             self._start(mode)
         self._read(data, out)
         return out
+
+    def take_tunneled(self) -> bytes:
+        """The bytes a CONNECT tunnel carried so far (mode ``tunnel``), handed over once.
+
+        What a client sends through an HTTP proxy's tunnel is a stream of its own,
+        usually TLS to the host it named: the session reads it as it would read a
+        new connection, with its key log."""
+        data = bytes(self._tunneled)
+        self._tunneled.clear()
+        return data
 
     def close(self) -> list[AppItem]:
         out: list[AppItem] = []
@@ -177,6 +193,7 @@ class AppStream:
         assert parser is not None
         for req in parser.feed(data):
             self._upgrade = (req.header("upgrade") or "").strip().lower() or None
+            self._connect = req.method == "CONNECT"
             out.append(req)
         if parser.diagnostics:
             out += parser.diagnostics
@@ -188,6 +205,10 @@ class AppStream:
         after = parser.leftover
         self.bytes_decoded += len(data) - len(after)
         upgrade = self._upgrade or ""
+        if self._connect:
+            self.mode = "tunnel"
+            self._tunneled += after
+            return
         if upgrade.startswith("websocket"):
             self._start("websocket")
         elif upgrade.startswith("h2c"):

@@ -145,15 +145,19 @@ class FlowSession:
                 yield from self._on_tls_server(ev)
             return
         if self.kind is None:
-            self._pending += ev.data
-            verdict = sniff_stream(self._pending, 6, self.flow.key.orig_p, self.flow.key.resp_p)
-            if verdict == "need_more" and len(self._pending) < SNIFF_LIMIT:
-                return
-            self._start(verdict, self._pending)
-            data, self._pending = self._pending, b""
+            yield from self._sniff_client(ev.data, ev.ts, ev.frame)
         else:
-            data = ev.data
-        yield from self._on_client_bytes(data, ev.ts, ev.frame)
+            yield from self._on_client_bytes(ev.data, ev.ts, ev.frame)
+
+    def _sniff_client(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
+        """A client stream's first bytes, held until they tell what it speaks."""
+        self._pending += data
+        verdict = sniff_stream(self._pending, 6, self.flow.key.orig_p, self.flow.key.resp_p)
+        if verdict == "need_more" and len(self._pending) < SNIFF_LIMIT:
+            return
+        self._start(verdict, self._pending)
+        data, self._pending = self._pending, b""
+        yield from self._on_client_bytes(data, ts, frame)
 
     def on_close(self, ts: float) -> Iterator[DecodedItem]:
         if self._pending:
@@ -213,8 +217,11 @@ class FlowSession:
     def _on_client_bytes(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
         kind = self.kind
         if kind in ("http", "mqtt"):
-            assert self._app is not None
-            yield from self._app_items(self._app, self._app.feed(data), ts, frame)
+            app = self._app
+            assert app is not None
+            yield from self._app_items(app, app.feed(data), ts, frame)
+            if app.mode == "tunnel":
+                yield from self._enter_tunnel(app, ts, frame)
         elif kind == "tls":
             assert self._hello is not None
             if self._tls is not None:
@@ -242,6 +249,19 @@ class FlowSession:
             yield from self._on_tcp_dns_bytes(data, ts, frame)
         else:
             yield from self._add_raw(data, ts, frame)
+
+    def _enter_tunnel(self, app: AppStream, ts: float, frame: int) -> Iterator[DecodedItem]:
+        """After a CONNECT through an HTTP proxy, the client's bytes are a new stream.
+
+        A capture taken between a device and its proxy holds TLS to the named host
+        inside the tunnel: it is read as a connection of its own (named by its SNI,
+        decrypted with the key log). The proxy's answer to the CONNECT precedes any
+        server byte TLS reads, and nothing reads it until then.
+        """
+        tunneled = app.take_tunneled()
+        self.kind, self._app = None, None
+        if tunneled:
+            yield from self._sniff_client(tunneled, ts, frame)
 
     def _on_datagram(self, ev: FlowData) -> Iterator[DecodedItem]:
         key = self.flow.key
