@@ -6,12 +6,11 @@ its path is printed, so a reviewer can look at what a reader would see.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from headless import chromium, needs_chromium
 from leaktrace.analyze import analyze_capture
 from leaktrace.declaration import load_declaration
 from leaktrace.pipeline import PipelineConfig
@@ -25,33 +24,7 @@ from leaktrace.timeline import Timeline
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-TIMEOUT_S = 60
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Debian chromium is not installed (make tools, or scripts/install-tools.sh)",
-)
-
-
-def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    argv = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        *args,
-    ]
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=TIMEOUT_S, check=True, cwd=tmp_path
-    )
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
