@@ -60,8 +60,11 @@ def sniff_mode(data: bytes) -> Mode | None:
 class AppStream:
     """Client bytes in, application items out; ``mode`` says what is being read."""
 
-    def __init__(self, mode: Mode = "sniff") -> None:
+    def __init__(self, mode: Mode = "sniff", *, tunnels: bool = False) -> None:
+        """``tunnels``: a CONNECT hands the rest of the stream back (``take_tunneled``)
+        instead of leaving it opaque; for a plain stream, whose session can read it."""
         self.mode: Mode = mode
+        self._tunnels = tunnels
         self.opaque_reason: str | None = None
         self.bytes_decoded = 0
         self.bytes_opaque = 0
@@ -205,7 +208,7 @@ class AppStream:
         after = parser.leftover
         self.bytes_decoded += len(data) - len(after)
         upgrade = self._upgrade or ""
-        if self._connect:
+        if self._connect and self._tunnels:
             self.mode = "tunnel"
             self._tunneled += after
             return

@@ -194,7 +194,7 @@ class FlowSession:
         mode = sniff_mode(first_bytes) if verdict not in ("http", "tls", "dns") else None
         if verdict == "http" or mode == "http2":
             self.kind = "http"
-            self._app = AppStream("http" if verdict == "http" else "http2")
+            self._app = AppStream("http" if verdict == "http" else "http2", tunnels=True)
         elif mode == "mqtt":
             self.kind = "mqtt"
             self._app = AppStream("mqtt")
