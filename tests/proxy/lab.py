@@ -72,13 +72,17 @@ def self_signed(tmp: Path, names: list[str]) -> tuple[Path, Path]:
 
 @dataclass
 class Upstream:
-    """An HTTP(S) server on 127.0.0.1 that answers 200 and remembers what it got."""
+    """An HTTP(S) server on 127.0.0.1 that answers 200 and remembers what it got.
+
+    It answers "ok", or for a path in ``pages`` that page (an HTML page's scripts
+    make a browser send more requests)."""
 
     cert: tuple[Path, Path] | None = None
     received: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+    pages: dict[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        received = self.received
+        received, pages = self.received, self.pages
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -90,10 +94,12 @@ class Upstream:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length) if length else b""
                 received.append((self.command, self.headers.get("Host", ""), self.path, body))
+                page = pages.get(self.path)
                 self.send_response(200)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Type", "text/plain" if page is None else "text/html")
+                self.send_header("Content-Length", "2" if page is None else str(len(page)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(b"ok" if page is None else page)
 
             do_GET = do_POST = _answer
 

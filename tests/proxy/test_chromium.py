@@ -12,12 +12,8 @@ import base64
 import hashlib
 import json
 import shutil
-import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -32,7 +28,7 @@ from leaktrace.sources.capture import CaptureSource
 from leaktrace.tls.keylog import load_keylog
 from leaktrace.types import Message
 
-from .lab import APP, DEVICE, VALUES, RouteTo, Tcpdump, keys, self_signed
+from .lab import APP, DEVICE, VALUES, RouteTo, Tcpdump, Upstream, keys, self_signed
 
 pytestmark = needs_chromium
 
@@ -52,42 +48,13 @@ EXPECTED = {
 }
 
 
-class _Site(BaseHTTPRequestHandler):
-    """The page at /page, and "ok" for anything else."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        if length:
-            self.rfile.read(length)
-        page = self.path.startswith("/page")
-        body = PAGE if page else b"ok"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html" if page else "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _answer
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[int]:
-    cert, key = self_signed(tmp_path, ["api.example.com", "ulogs.umeng.com"])
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    server.daemon_threads = True
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    """The page's sites, all one server on 127.0.0.1 that the proxy routes every host to."""
+    cert = self_signed(tmp_path, ["api.example.com", "ulogs.umeng.com"])
+    upstream = Upstream(cert, pages={"/page": PAGE})
+    yield upstream.port
+    upstream.close()
 
 
 def _spki_pin(cert: Path) -> str:
