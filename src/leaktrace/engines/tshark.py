@@ -165,7 +165,7 @@ class TsharkSource:
         secure = "tls" in names or "ssl" in names
         if secure:
             flow.tls = True
-        for layer in packet.layers:
+        for layer in _with_repeats(packet.layers):
             name = layer.layer_name
             data = layer._all_fields
             if name in ("dns", "mdns"):
@@ -509,6 +509,15 @@ def _is_raw_entry(value: list[Any]) -> bool:
 
 def _strings(data: Any, key: str) -> list[str]:
     return [value for value in _find(data, key) if isinstance(value, str)]
+
+
+def _with_repeats(layers: list[Any]) -> Iterator[Any]:
+    """Every layer, a repeated one included: in JSON mode pyshark keeps a second layer
+    of a name (the HTTP request inside a CONNECT tunnel's TLS, after the proxy's own
+    ``http`` layer) only as ``duplicate_layers`` of the first."""
+    for layer in layers:
+        yield layer
+        yield from getattr(layer, "duplicate_layers", ())
 
 
 def _first(data: Any, key: str) -> str | None:
