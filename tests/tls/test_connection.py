@@ -47,6 +47,27 @@ def test_without_keys_the_flow_keeps_its_host_and_sdk(name: str) -> None:
     assert source.coverage.opaque_reasons == {"tls_without_keys": 1}
 
 
+def test_tls_through_an_http_proxys_tunnel_is_opened_with_the_key_log() -> None:
+    """Captured between the client and its proxy: a CONNECT, the proxy's answer, then
+    TLS 1.3 to the host it named, read as a connection of its own."""
+    source, messages, findings = analyze("proxy_connect.pcap", keys("proxy_connect"))
+    assert [(m.kind, m.transport, m.host) for m in messages] == [
+        ("http", "http", "ulogs.umeng.com"),
+        ("tls_hello", "tls", "ulogs.umeng.com"),
+        ("http", "https", "ulogs.umeng.com"),
+    ]
+    assert [m.http.method for m in messages if m.http is not None] == ["CONNECT", "POST"]
+    assert planted(findings) == {
+        ("imsi", "query:imsi", "ulogs.umeng.com", IMSI),
+        ("imei", "body>json:$.imei", "ulogs.umeng.com", IMEI),
+    }
+    assert {f.transport for f in findings} == {"https"}
+    coverage = source.coverage
+    assert coverage.flows_decoded == 1 and coverage.bytes_decoded == coverage.bytes_outbound
+    bare, _, none = analyze("proxy_connect.pcap")
+    assert none == [] and bare.coverage.opaque_reasons == {"tls_without_keys": 1}
+
+
 def test_keys_of_another_connection_count_as_missing() -> None:
     source, messages, findings = analyze("tls13_chacha20.pcap", keys("tls12_chacha20"))
     assert findings == [] and messages[0].host == "sdk.open.phone.igexin.com"

@@ -6,7 +6,8 @@ Run as root (tcpdump, privileged ports):
     /work/main/.venv/bin/python tests/data/tls/make_tls_captures.py [--out DIR] [--only NAME]
 
 Every capture is a real exchange between real stacks on loopback: OpenSSL's
-``s_server`` and Python's ``ssl`` client (TLS 1.2 and 1.3, both AEAD families),
+``s_server`` and Python's ``ssl`` client (TLS 1.2 and 1.3, both AEAD families;
+once through an HTTP proxy's CONNECT tunnel),
 curl against an ``h2`` server (HTTP/2 over TLS and cleartext h2c), an aioquic
 HTTP/3 client and server (QUIC), headless Chromium against that server (QUIC as
 Android's Cronet speaks it; skipped when Chromium is not installed), a wsproto
@@ -208,6 +209,86 @@ def tls_case(name: str, out: Path, work: Path, cert: Path, key: Path) -> None:
         with contextlib.suppress(OSError):
             while tls.recv(65536):
                 pass
+    server.terminate()
+    server.wait(timeout=10)
+
+
+# -- TLS through an HTTP proxy's CONNECT tunnel ----------------------------------------------
+
+
+def connect_relay(listener: socket.socket, upstream: tuple[str, int]) -> None:
+    """A minimal HTTP proxy for one client: answer its CONNECT, then relay both ways."""
+    import select
+
+    client, _ = listener.accept()
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = client.recv(4096)
+        if not chunk:
+            client.close()
+            return
+        head += chunk
+    assert head.startswith(b"CONNECT "), head[:40]
+    server = socket.create_connection(upstream)
+    client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    peers = {client: server, server: client}
+    open_ends = 2
+    while open_ends:
+        readable, _, _ = select.select(list(peers), [], [], 5.0)
+        if not readable:
+            break
+        for sock in readable:
+            data = sock.recv(65536)
+            if data:
+                peers[sock].sendall(data)
+                continue
+            with contextlib.suppress(OSError):
+                peers[sock].shutdown(socket.SHUT_WR)
+            del peers[sock]
+            open_ends -= 1
+    client.close()
+    server.close()
+
+
+def proxy_connect_case(out: Path, cert: Path, key: Path) -> None:
+    """Python's ``ssl`` client reaches OpenSSL's ``s_server`` through an HTTP proxy:
+    a CONNECT, the proxy's answer, then TLS 1.3 inside the tunnel. Only the leg
+    between the client and the proxy (127.0.7.10) is captured, as on a device's Wi-Fi."""
+    proxy, server_addr, sni = "127.0.7.10", "127.0.7.11", "ulogs.umeng.com"
+    keys = out / "proxy_connect.keys"
+    keys.unlink(missing_ok=True)
+    server = subprocess.Popen(
+        [
+            *("openssl", "s_server", "-accept", f"{server_addr}:443"),
+            *("-cert", str(cert), "-key", str(key), "-www", "-naccept", "1", "-quiet"),
+            *("-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_listen(server_addr, 443)
+    listener = socket.create_server((proxy, 3128))
+    relay = threading.Thread(target=connect_relay, args=(listener, (server_addr, 443)))
+    relay.start()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.keylog_filename = str(keys)
+    with tcpdump(out / "proxy_connect.pcap", proxy), socket.create_connection((proxy, 3128)) as raw:
+        raw.sendall(f"CONNECT {sni}:443 HTTP/1.1\r\nHost: {sni}:443\r\n\r\n".encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        with ctx.wrap_socket(raw, server_hostname=sni) as tls:
+            tls.sendall(post_request(sni, f"/v1/log?imsi={IMSI}"))
+            tls.settimeout(1.0)  # s_server -www may keep a POST open: read what comes
+            with contextlib.suppress(OSError):
+                while tls.recv(65536):
+                    pass
+    relay.join(timeout=10)
+    listener.close()
     server.terminate()
     server.wait(timeout=10)
 
@@ -688,6 +769,7 @@ def main() -> None:
         steps: dict[str, Callable[[], None]] = {
             name: (lambda n=name: tls_case(n, out, work, cert, key)) for name in TLS_CASES
         }
+        steps["proxy_connect"] = lambda: proxy_connect_case(out, cert, key)
         steps["http2_tls"] = lambda: h2_case("http2_tls", out, cert, key)
         steps["http2_h2c"] = lambda: h2_case("http2_h2c", out, cert, key)
         steps["quic_h3"] = lambda: quic_case(out, cert, key)
