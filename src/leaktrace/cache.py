@@ -75,6 +75,12 @@ def make_key(*parts: bytes | str) -> str:
     return digest.hexdigest()
 
 
+def file_digest(path: Path) -> bytes:
+    """A file's SHA-256: for a key part that must follow its bytes (the code that built
+    an entry, a file changed too recently for its status to tell)."""
+    return hashlib.sha256(path.read_bytes()).digest()
+
+
 RACY_NS = 2_000_000_000
 """A file changed this recently is hashed as well as stamped (see ``file_stamp``)."""
 
@@ -93,7 +99,7 @@ def file_stamp(path: Path, now_ns: int | None = None) -> list[bytes | str]:
     parts += [str(info.st_ino), str(info.st_dev)]
     now = time.time_ns() if now_ns is None else now_ns
     if now - max(info.st_mtime_ns, info.st_ctime_ns) < RACY_NS:
-        parts.append(hashlib.sha256(path.read_bytes()).digest())
+        parts.append(file_digest(path))
     return parts
 
 

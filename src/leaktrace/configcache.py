@@ -16,7 +16,6 @@ apps validated every one of them again on every run.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -66,7 +65,7 @@ def _key(kind: str, data: bytes) -> str | None:
     parts: list[bytes | str] = [kind, _FORMAT, __version__, sys.version]
     try:
         for name in sources:
-            parts.append(hashlib.sha256((_HERE / name).read_bytes()).digest())
+            parts.append(cache.file_digest(_HERE / name))
     except OSError:
         return None
     parts.append(data)

@@ -15,7 +15,6 @@ tldextract itself answers instead.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import ipaddress
 from dataclasses import dataclass
@@ -208,7 +207,7 @@ def _rules_cache_key(path: Path) -> str | None:
     cache judges its files), and this module's code, which decides what the rules hold."""
     try:
         stamp = state_cache.file_stamp(path)
-        code = hashlib.sha256(Path(__file__).read_bytes()).digest()
+        code = state_cache.file_digest(Path(__file__))
     except OSError:
         return None
     return state_cache.make_key(_RULES_CACHE_KIND, str(path.resolve()), *stamp, code)

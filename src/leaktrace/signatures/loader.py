@@ -7,7 +7,6 @@ point at the file, line and field so it can be fixed without a debugger.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
@@ -393,7 +392,7 @@ def _cache_key(roots: Sequence[Path]) -> str | None:
     try:
         # What validation accepts and how it is kept; the entry holds no pydantic object.
         for source in (here, here.with_name("schema.py"), here.with_name("model.py")):
-            parts.append(hashlib.sha256(source.read_bytes()).digest())
+            parts.append(state_cache.file_digest(source))
         for root in roots:
             if not root.is_dir():
                 return None
