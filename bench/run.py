@@ -382,12 +382,12 @@ def bench_capture(
     for peer, by_tool in ratios.items():
         print(f"leaktrace / {peer}: " + ", ".join(f"{t}: {r}x" for t, r in by_tool.items()))
     per_cpu = cpu_ratios(rows[len(jobs) :], rows[0])
-    for peer, ratio in per_cpu.items():
-        print(
-            f"per CPU second, {rows[0].tool} / {peer}: {ratio}x "
-            f"({rows[0].cpu_s:.1f} against {next(r.cpu_s for r in rows if r.tool == peer):.1f} "
-            "CPU s)"
-        )
+    for peer in rows[len(jobs) :]:
+        if peer.tool in per_cpu:
+            print(
+                f"per CPU second, {rows[0].tool} / {peer.tool}: {per_cpu[peer.tool]}x "
+                f"({rows[0].cpu_s:.1f} against {peer.cpu_s:.1f} CPU s)"
+            )
     return {
         "capture": capture.name,
         "manifest": manifest,
