@@ -225,6 +225,29 @@ def test_h2c_upgrade_then_preface() -> None:
     assert parser.leftover.startswith(b"PRI * HTTP/2.0")
 
 
+def test_plain_http_inside_connect_tunnel_is_not_a_refusal() -> None:
+    """A CONNECT to port 80 carries plain HTTP: its requests are read, nothing is refused."""
+    parser = RequestParser()
+    connect = b"CONNECT ads.example.cn:80 HTTP/1.1\r\nHost: ads.example.cn:80\r\n\r\n"
+    inner = b"GET /track?imei=869677023945285 HTTP/1.1\r\nHost: ads.example.cn\r\n\r\n"
+    got = parse_all(connect + inner, parser, step=7)
+    assert [(r.method, r.target) for r in got] == [
+        ("CONNECT", "ads.example.cn:80"),
+        ("GET", "/track?imei=869677023945285"),
+    ]
+    assert not parser.upgraded
+    assert names(parser) == []
+
+
+def test_http1_after_websocket_upgrade_is_a_refusal() -> None:
+    parser = RequestParser()
+    upgrade = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    got = parse_all(upgrade + b"GET /poll HTTP/1.1\r\n\r\n", parser)
+    assert [r.target for r in got] == ["/ws", "/poll"]
+    assert not parser.upgraded
+    assert names(parser) == ["http_upgrade_refused"]
+
+
 def test_http2_prior_knowledge_preface() -> None:
     parser = RequestParser()
     h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04"

@@ -156,6 +156,20 @@ def test_a_tunnel_that_starts_in_the_connects_own_segment() -> None:
     ]
 
 
+def test_plain_http_inside_a_connect_tunnel_is_read_without_a_refusal() -> None:
+    session = FlowSession(flow(resp_p=3128), "pcap:t", DnsMap())
+    connect = b"CONNECT ads.example.cn:80 HTTP/1.1\r\nHost: ads.example.cn:80\r\n\r\n"
+    inner = b"GET /t?imei=869677023945285 HTTP/1.1\r\nHost: ads.example.cn\r\n\r\n"
+    got = feed(session, connect, inner)
+    got += list(session.on_close(3.0))
+    assert [(m.http.method, m.host, m.trans_depth) for m in messages(got) if m.http] == [
+        ("CONNECT", "ads.example.cn", 1),
+        ("GET", "ads.example.cn", 2),
+    ]
+    assert [item for item in got if not isinstance(item, Message)] == []
+    assert session.outcome().decoded
+
+
 def test_server_bytes_of_a_tcp_flow_are_ignored() -> None:
     session = FlowSession(flow(), "pcap:t", DnsMap())
     assert feed(session, b"HTTP/1.1 200 OK\r\n\r\n", is_orig=False) == []

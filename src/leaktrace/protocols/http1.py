@@ -89,8 +89,11 @@ class RequestParser:
     ``feed`` calls are ignored, so the caller routes them elsewhere.
 
     Only the client side is seen, so whether an Upgrade or CONNECT succeeded
-    is read from what the client sends next: another request line means it
-    was refused and parsing goes on; anything else means the switch happened.
+    is read from what the client sends next: another request line after an
+    Upgrade, or another CONNECT after a CONNECT, means it was refused and
+    parsing goes on; anything else means the switch happened. A tunnel may
+    carry plain HTTP (a CONNECT to port 80): a request line after a CONNECT
+    that is not itself a CONNECT is read as the tunnel's first request.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class RequestParser:
         self._base = 0  # stream offset of self._buf[0]
         self._state = _State.REQUEST_LINE
         self._garbage = 0  # bytes skipped since the last good request line
+        self._pending_connect = False  # the upgrade awaiting an answer is a CONNECT
         self._out: list[HttpRequest] = []
         self._reset_request()
 
@@ -196,6 +200,7 @@ class RequestParser:
             )
         )
         upgrade = self._upgrade_after
+        self._pending_connect = upgrade and self._method == "CONNECT"
         self._reset_request()
         self._state = _State.UPGRADE_PENDING if upgrade else _State.REQUEST_LINE
 
@@ -501,7 +506,10 @@ class RequestParser:
             if end >= 0:
                 match = _REQUEST_LINE.fullmatch(bytes(self._buf[self._pos : end]).rstrip(b"\r"))
                 if match is not None and match.group(3) == b"1":
-                    self._diag("http_upgrade_refused", "upgrade or CONNECT followed by HTTP/1")
+                    if not self._pending_connect:
+                        self._diag("http_upgrade_refused", "upgrade followed by HTTP/1")
+                    elif match.group(1) == b"CONNECT":
+                        self._diag("http_upgrade_refused", "CONNECT followed by another CONNECT")
                     self._state = _State.REQUEST_LINE
                     return True
         self._enter_upgraded()
