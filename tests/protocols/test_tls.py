@@ -190,3 +190,6 @@ def test_held_bytes_are_the_hello_read_so_far() -> None:
         fed += len(wire[i : i + 7])
         records_done = (fed // 105) * 5  # each whole 100-byte record's header is dropped
         assert fed - records_done - 5 <= buf.held_bytes <= fed
+    assert buf.feed(wire[fed:]) == "done"
+    assert buf.hello is not None and buf.hello.sni == "tsis.jpush.cn"
+    assert buf.held_bytes == 0  # read: nothing kept for the rest of the flow's life

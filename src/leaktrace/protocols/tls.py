@@ -93,6 +93,9 @@ class HelloBuffer:
                     self.hello = parse_client_hello(bytes(self._handshake[:need]))
                     if self.hello is None:
                         self._fail("tls_bad_client_hello", "ClientHello could not be parsed")
+                    # Read: the flow lives on, often for minutes, without these bytes.
+                    self._records.clear()
+                    self._handshake.clear()
                     return "done"
         return "need_more"
 
