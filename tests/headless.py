@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TIMEOUT_S = 60
@@ -36,3 +40,14 @@ def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=TIMEOUT_S, check=True, cwd=profile
     )
+
+
+def spki_pin(cert: Path) -> str:
+    """The base64 SHA-256 of a certificate's public key, as Chromium's
+    ``--ignore-certificate-errors-spki-list`` takes it: pinning a test CA's key
+    makes Chromium trust what it signs without touching any trust store."""
+    public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()

@@ -8,18 +8,14 @@ loopback and opened with Chromium's own key log, are the same.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-from headless import chromium, needs_chromium
+from headless import chromium, needs_chromium, spki_pin
 from leaktrace.analyze import analyze_capture
 from leaktrace.pipeline import PipelineConfig
 from leaktrace.profile import load_device
@@ -57,16 +53,6 @@ def site(tmp_path: Path) -> Iterator[int]:
     upstream.close()
 
 
-def _spki_pin(cert: Path) -> str:
-    """mitmproxy signs every certificate it makes with its CA's key: pinning that key
-    makes Chromium trust them without touching any trust store."""
-    public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
-    der = public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 def test_chromium_through_the_proxy_and_its_capture_give_the_same_findings(
     site: int, tmp_path: Path
 ) -> None:
@@ -85,7 +71,7 @@ def test_chromium_through_the_proxy_and_its_capture_give_the_same_findings(
                 dom = chromium(
                     tmp_path,
                     f"--proxy-server={session.url}",
-                    f"--ignore-certificate-errors-spki-list={_spki_pin(session.ca_cert)}",
+                    f"--ignore-certificate-errors-spki-list={spki_pin(session.ca_cert)}",
                     f"--ssl-key-log-file={secrets}",
                     "--virtual-time-budget=5000",
                     "--dump-dom",

@@ -451,21 +451,6 @@ QUIC_VERSION_FLAGS: dict[str, list[str]] = {
 }
 
 
-def spki_sha256(cert: Path) -> str:
-    """The base64 SHA-256 of a certificate's public key, as Chromium pins it."""
-    import base64
-    import hashlib
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
-    der = public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 def quic_chromium_case(name: str, out: Path, work: Path, cert: Path, key: Path) -> None:
     """Headless Chromium loads a page over HTTP/3 whose script POSTs the markers,
     then GETs them on a second connection, resumed with 0-RTT.
@@ -484,6 +469,9 @@ def quic_chromium_case(name: str, out: Path, work: Path, cert: Path, key: Path) 
     from aioquic.quic.configuration import QuicConfiguration
     from aioquic.quic.events import QuicEvent
     from aioquic.tls import SessionTicket
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: its headless helpers
+    from headless import spki_pin
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
@@ -533,7 +521,7 @@ def quic_chromium_case(name: str, out: Path, work: Path, cert: Path, key: Path) 
         *QUIC_VERSION_FLAGS[name],
         f"--origin-to-force-quic-on={host}:443",
         f"--host-resolver-rules=MAP {host} {addr}, MAP * ~NOTFOUND",
-        f"--ignore-certificate-errors-spki-list={spki_sha256(cert)}",
+        f"--ignore-certificate-errors-spki-list={spki_pin(cert)}",
         "--virtual-time-budget=5000",
         "--dump-dom",
         f"https://{host}/page",
