@@ -6,6 +6,7 @@ import contextlib
 import ssl
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -168,6 +169,29 @@ def test_plain_http_inside_a_connect_tunnel_is_read_without_a_refusal() -> None:
     ]
     assert [item for item in got if not isinstance(item, Message)] == []
     assert session.outcome().decoded
+
+
+def _h2c() -> tuple[bytes, bytes, bytes]:
+    """A prior-knowledge h2c preface, one request's HEADERS, and its DATA."""
+    from hpack import Encoder
+    from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame
+
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize()
+    block = Encoder().encode(
+        [(":method", "POST"), (":path", "/h2"), (":scheme", "http"), (":authority", "a.cn")]
+    )
+    headers = HeadersFrame(1, block, flags=["END_HEADERS"]).serialize()
+    data = DataFrame(1, b"imei=869677023945285", flags=["END_STREAM"]).serialize()
+    return preface, headers, data
+
+
+@pytest.mark.parametrize("cut", [1, 3, 8, 16, 23])
+def test_an_http2_preface_cut_by_a_small_first_segment_is_still_http2(cut: int) -> None:
+    preface, headers, data = _h2c()
+    session = FlowSession(flow(), "pcap:t", DnsMap())
+    got = feed(session, preface[:cut], preface[cut:] + headers, data)
+    assert [m.http.target for m in messages(got) if m.http is not None] == ["/h2"]
+    assert session.kind == "http"
 
 
 def test_server_bytes_of_a_tcp_flow_are_ignored() -> None:

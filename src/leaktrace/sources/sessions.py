@@ -153,7 +153,11 @@ class FlowSession:
         """A client stream's first bytes, held until they tell what it speaks."""
         self._pending += data
         verdict = sniff_stream(self._pending, 6, self.flow.key.orig_p, self.flow.key.resp_p)
-        if verdict == "need_more" and len(self._pending) < SNIFF_LIMIT:
+        if len(self._pending) < SNIFF_LIMIT and (
+            verdict == "need_more"
+            # the start of an HTTP/2 preface, cut by a small first segment
+            or (verdict == "unknown" and sniff_mode(self._pending) is None)
+        ):
             return
         self._start(verdict, self._pending)
         data, self._pending = self._pending, b""
