@@ -171,6 +171,37 @@ def test_plain_http_inside_a_connect_tunnel_is_read_without_a_refusal() -> None:
     assert session.outcome().decoded
 
 
+def _http_times(items: list[object]) -> list[tuple[str, float, str]]:
+    return [(m.http.target, m.ts, m.origin) for m in messages(items) if m.http is not None]
+
+
+def test_an_http1_request_is_timed_by_its_first_byte() -> None:
+    """As the proxy times it (mitmproxy's timestamp_start); its origin stays the
+    frame that completed it, where Wireshark shows the request."""
+    session = FlowSession(flow(), "pcap:t", DnsMap())
+    head = b"POST /up HTTP/1.1\r\nHost: a.cn\r\nContent-Length: 20\r\n\r\n"
+    got = feed(session, head[:9], head[9:], b"imei=869677023945285", b"GET /n")
+    got += feed(session, b"ext HTTP/1.1\r\nHost: a.cn\r\n\r\n")
+    assert _http_times(got) == [("/up", 1.0, "pcap:t#12"), ("/next", 4.0, "pcap:t#10")]
+
+
+def test_pipelined_requests_each_start_where_their_bytes_do() -> None:
+    session = FlowSession(flow(), "pcap:t", DnsMap())
+    one = b"GET /1 HTTP/1.1\r\nHost: a.cn\r\n\r\n"
+    two = b"GET /2 HTTP/1.1\r\nHost: a.cn\r\n\r\n"
+    three = b"GET /3 HTTP/1.1\r\nHost: a.cn\r\n\r\n"
+    got = feed(session, one + two[:4], two[4:] + three, b"")
+    assert [(t, ts) for t, ts, _ in _http_times(got)] == [("/1", 1.0), ("/2", 1.0), ("/3", 2.0)]
+
+
+def test_a_request_cut_short_by_the_close_keeps_its_first_byte_time() -> None:
+    session = FlowSession(flow(), "pcap:t", DnsMap())
+    head = b"POST /big HTTP/1.1\r\nHost: a.cn\r\nContent-Length: 99999\r\n\r\n"
+    got = feed(session, b"GET /a HTTP/1.1\r\n\r\n", head, b"x" * 100, b"y" * 100)
+    got += list(session.on_close(60.0))
+    assert [(t, ts) for t, ts, _ in _http_times(got)] == [("/a", 1.0), ("/big", 2.0)]
+
+
 def _h2c() -> tuple[bytes, bytes, bytes]:
     """A prior-knowledge h2c preface, one request's HEADERS, and its DATA."""
     from hpack import Encoder
@@ -192,6 +223,17 @@ def test_an_http2_preface_cut_by_a_small_first_segment_is_still_http2(cut: int) 
     got = feed(session, preface[:cut], preface[cut:] + headers, data)
     assert [m.http.target for m in messages(got) if m.http is not None] == ["/h2"]
     assert session.kind == "http"
+
+
+def test_http2_requests_keep_the_time_they_completed() -> None:
+    """Streams interleave: bytes held are not one request's start."""
+    preface, headers, data = _h2c()
+    session = FlowSession(flow(), "pcap:t", DnsMap())
+    got = feed(session, preface[:8], preface[8:] + headers, data)
+    assert [(t, ts) for t, ts, _ in _http_times(got)] == [("/h2", 3.0)]
+    session = FlowSession(flow(), "pcap:t", DnsMap())
+    got = feed(session, preface[:8], preface[8:] + headers + data)
+    assert [(t, ts) for t, ts, _ in _http_times(got)] == [("/h2", 2.0)]
 
 
 def test_server_bytes_of_a_tcp_flow_are_ignored() -> None:

@@ -59,6 +59,7 @@ class FlowSession:
 
     __slots__ = (
         "_app",
+        "_app_start",
         "_dns_tcp_buf",
         "_dns_tcp_rbuf",
         "_h3",
@@ -98,6 +99,8 @@ class FlowSession:
         self._pending = b""
         # The application stream: plain HTTP/MQTT, or what TLS decryption yields.
         self._app: AppStream | None = None
+        # When the first byte of the HTTP/1 request being read arrived (None: none held).
+        self._app_start: float | None = None
         self._hello: HelloBuffer | None = None
         self._tls: TlsDecryptor | None = None
         self._quic: QuicHelloReader | None = None
@@ -151,6 +154,8 @@ class FlowSession:
 
     def _sniff_client(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
         """A client stream's first bytes, held until they tell what it speaks."""
+        if not self._pending:
+            self._app_start = ts
         self._pending += data
         verdict = sniff_stream(self._pending, 6, self.flow.key.orig_p, self.flow.key.resp_p)
         if len(self._pending) < SNIFF_LIMIT and (
@@ -169,7 +174,8 @@ class FlowSession:
             data, self._pending = self._pending, b""
             yield from self._on_client_bytes(data, ts, 0)
         if self._app is not None:
-            yield from self._app_items(self._app, self._app.close(), ts, 0)
+            started = self._app_start
+            yield from self._app_items(self._app, self._app.close(), ts, 0, started)
         if self._hello is not None and self._hello.hello is None and self.kind == "tls":
             self.opaque_reason = "tls_incomplete_hello"
         elif self._tls is not None:
@@ -196,6 +202,8 @@ class FlowSession:
 
     def _start(self, verdict: str, first_bytes: bytes) -> None:
         mode = sniff_mode(first_bytes) if verdict not in ("http", "tls", "dns") else None
+        if verdict != "http" and mode not in ("http2", "mqtt"):
+            self._app_start = None  # nothing it reads is timed by its first byte
         if verdict == "http" or mode == "http2":
             self.kind = "http"
             self._app = AppStream("http" if verdict == "http" else "http2", tunnels=True)
@@ -223,7 +231,7 @@ class FlowSession:
         if kind in ("http", "mqtt"):
             app = self._app
             assert app is not None
-            yield from self._app_items(app, app.feed(data), ts, frame)
+            yield from self._feed_app(app, data, ts, frame)
             if app.mode == "tunnel":
                 yield from self._enter_tunnel(app, ts, frame)
         elif kind == "tls":
@@ -263,7 +271,7 @@ class FlowSession:
         server byte TLS reads, and nothing reads it until then.
         """
         tunneled = app.take_tunneled()
-        self.kind, self._app = None, None
+        self.kind, self._app, self._app_start = None, None, None
         if tunneled:
             yield from self._sniff_client(tunneled, ts, frame)
 
@@ -352,10 +360,40 @@ class FlowSession:
 
     # -- application streams, TLS and QUIC -------------------------------------------
 
-    def _app_items(
-        self, app: AppStream, items: list[AppItem], ts: float, frame: int
+    def _feed_app(
+        self, app: AppStream, data: bytes, ts: float, frame: int
     ) -> Iterator[DecodedItem]:
-        """Messages from an application stream's items; its byte counts join the flow's."""
+        """``data`` through an application stream, an HTTP/1 request timed by its first byte.
+
+        The proxy times a request by its first byte (mitmproxy's ``timestamp_start``),
+        HAR files by when it started, and a raw chunk here is timed so too: an upload
+        that began before consent was given began before it, however long it took to
+        arrive or however late a memory bound closed it. HTTP/1 requests follow one
+        another on a connection, so the bytes held between calls are the start of the
+        next one; HTTP/2 streams interleave, and keep the time they completed.
+        """
+        before = app.mode
+        started = self._app_start if self._app_start is not None else ts
+        items = app.feed(data)
+        http1 = before == "http" or app.mode == "http"
+        if app.mode in ("http", "sniff") and app.held_bytes:
+            done = any(isinstance(item, HttpRequest) for item in items)
+            self._app_start = ts if done else started
+        else:
+            self._app_start = None
+        yield from self._app_items(app, items, ts, frame, started if http1 else None)
+
+    def _app_items(
+        self,
+        app: AppStream,
+        items: list[AppItem],
+        ts: float,
+        frame: int,
+        started: float | None = None,
+    ) -> Iterator[DecodedItem]:
+        """Messages from an application stream's items; its byte counts join the flow's.
+
+        ``started`` times the first HTTP request among them (see ``_feed_app``)."""
         secure = self._tls is not None
         if not secure:  # a plain stream's bytes are the flow's own (TLS counts its records)
             self.bytes_decoded += app.bytes_decoded
@@ -365,7 +403,9 @@ class FlowSession:
                 self.opaque_reason = self.opaque_reason or app.opaque_reason
         for item in items:
             if isinstance(item, HttpRequest):
-                msg = self._http_message(item, ts, frame, "https" if secure else "http")
+                at = ts if started is None else started
+                started = None
+                msg = self._http_message(item, at, frame, "https" if secure else "http")
                 self._last_host = (msg.host, msg.host_basis)  # names a WebSocket that follows
                 yield msg
             elif isinstance(item, ChannelParts):
@@ -404,7 +444,7 @@ class FlowSession:
         if self._app is None:
             self._app = AppStream()
         for chunk in chunks:
-            yield from self._app_items(self._app, self._app.feed(chunk), ts, frame)
+            yield from self._feed_app(self._app, chunk, ts, frame)
 
     def _tls_outcome(self) -> None:
         """The coverage reason of a TLS flow read with a key log."""
