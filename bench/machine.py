@@ -39,6 +39,35 @@ def _tshark() -> str | None:
     return out.stdout.splitlines()[0] if out.stdout else None
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_commit(root: Path = ROOT) -> str | None:
+    """The checkout's commit, ``+changes`` when tracked files differ from it; None
+    outside a git checkout. A figure is only reproducible with the code that made it."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        head = subprocess.run(
+            [git, "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [git, "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+changes" if dirty else head or None
+
+
 def _memory_mb() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -64,6 +93,7 @@ def machine_info() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "leaktrace": _version("leaktrace"),
+        "commit": source_commit(),
         "hyperscan": _version("hyperscan"),
         "scapy": _version("scapy"),
         "tshark": _tshark(),

@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(
         f"\nmachine: {machine['cpu']}, {machine['cores_usable']} cores, python "
-        f"{machine['python']}, leaktrace {machine['leaktrace']}, load "
+        f"{machine['python']}, leaktrace {machine['leaktrace']} at {machine['commit']}, load "
         f"{machine['load_avg_1m']:.2f} before / {machine['load_avg_1m_after']:.2f} after"
     )
     if not args.no_save:

@@ -16,6 +16,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.gencap import generate  # noqa: E402
+from bench.machine import source_commit  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.regex_scan import load_patterns, scan  # noqa: E402
 from bench.run import Row, check_planted, cpu_ratios, merge_runs, table  # noqa: E402
@@ -171,3 +172,23 @@ def test_one_command_run(tmp_path: Path) -> None:
     )
     manifest = json.loads((ROOT / "bench" / "work" / "gencap-3mb-s7.manifest.json").read_text())
     assert manifest["planted"]["imei"] > 0
+    (machine,) = [line for line in lines if line.startswith("machine: ")]
+    assert f" at {source_commit()}, " in machine
+
+
+def test_source_commit_names_the_checkout_and_marks_changes(tmp_path: Path) -> None:
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    assert source_commit(tmp_path) is None  # not a checkout
+    run = [git, "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([git, "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "f").write_text("1")
+    subprocess.run([*run, "add", "f"], check=True)
+    subprocess.run([*run, "commit", "-qm", "one"], check=True)
+    head = subprocess.run(
+        [*run, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert source_commit(tmp_path) == head
+    (tmp_path / "f").write_text("2")
+    assert source_commit(tmp_path) == f"{head}+changes"
