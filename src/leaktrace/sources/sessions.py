@@ -203,7 +203,7 @@ class FlowSession:
     def _start(self, verdict: str, first_bytes: bytes) -> None:
         mode = sniff_mode(first_bytes) if verdict not in ("http", "tls", "dns") else None
         if verdict != "http" and mode not in ("http2", "mqtt"):
-            self._app_start = None  # nothing it reads is timed by its first byte
+            self._app_start = None  # no application stream reads it: no request starts here
         if verdict == "http" or mode == "http2":
             self.kind = "http"
             self._app = AppStream("http" if verdict == "http" else "http2", tunnels=True)
