@@ -48,21 +48,16 @@ def source_commit(root: Path = ROOT) -> str | None:
     git = shutil.which("git")
     if git is None:
         return None
+
+    def output(*args: str) -> str:
+        command = [git, "-C", str(root), *args]
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+
     try:
-        head = subprocess.run(
-            [git, "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [git, "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.strip()
+        head = output("rev-parse", "--short", "HEAD")
+        dirty = output("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{head}+changes" if dirty else head or None
