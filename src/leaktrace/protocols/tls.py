@@ -93,9 +93,7 @@ class HelloBuffer:
                     self.hello = parse_client_hello(bytes(self._handshake[:need]))
                     if self.hello is None:
                         self._fail("tls_bad_client_hello", "ClientHello could not be parsed")
-                    # Read: the flow lives on, often for minutes, without these bytes.
-                    self._records.clear()
-                    self._handshake.clear()
+                    self._release()
                     return "done"
         return "need_more"
 
@@ -109,6 +107,10 @@ class HelloBuffer:
     def _fail(self, name: str, detail: str) -> None:
         self.diagnostics.append(Diagnostic(name=name, detail=detail))
         self._status = "done"
+        self._release()
+
+    def _release(self) -> None:
+        """Reading is over: the flow lives on, often for minutes, without these bytes."""
         self._records.clear()
         self._handshake.clear()
 

@@ -174,8 +174,7 @@ class FlowSession:
             data, self._pending = self._pending, b""
             yield from self._on_client_bytes(data, ts, 0)
         if self._app is not None:
-            started = self._app_start
-            yield from self._app_items(self._app, self._app.close(), ts, 0, started)
+            yield from self._app_items(self._app, self._app.close(), ts, 0, self._app_start)
         if self._hello is not None and self._hello.hello is None and self.kind == "tls":
             self.opaque_reason = "tls_incomplete_hello"
         elif self._tls is not None:
@@ -202,8 +201,6 @@ class FlowSession:
 
     def _start(self, verdict: str, first_bytes: bytes) -> None:
         mode = sniff_mode(first_bytes) if verdict not in ("http", "tls", "dns") else None
-        if verdict != "http" and mode not in ("http2", "mqtt"):
-            self._app_start = None  # no application stream reads it: no request starts here
         if verdict == "http" or mode == "http2":
             self.kind = "http"
             self._app = AppStream("http" if verdict == "http" else "http2", tunnels=True)
@@ -225,6 +222,8 @@ class FlowSession:
         else:
             self.kind = "raw"
             self.opaque_reason = "unknown_protocol"
+        if self._app is None:
+            self._app_start = None  # no application stream reads it: no request starts here
 
     def _on_client_bytes(self, data: bytes, ts: float, frame: int) -> Iterator[DecodedItem]:
         kind = self.kind
