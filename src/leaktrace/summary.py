@@ -11,7 +11,7 @@ receivers of identifiers keep their own rows.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 from leaktrace.types import Attribution, Diagnostic, Finding, Message, Party
@@ -64,7 +64,9 @@ class Summary:
         self.diagnostics: Counter[str] = Counter()
         self.max_destinations = max(1, max_destinations)
         # Hosts with a row of their own but no finding yet, oldest first: folded first.
-        self._quiet: dict[str, None] = {}
+        # OrderedDict, not dict: taking the front of a dict over and over walks the
+        # holes its deletions left, and a capture of distinct names folds on every new one.
+        self._quiet: OrderedDict[str, None] = OrderedDict()
 
     def add_message(self, msg: Message, attr: Attribution) -> None:
         self.messages += 1
@@ -99,8 +101,7 @@ class Summary:
         False when there is none."""
         if not self._quiet:
             return False
-        key = next(iter(self._quiet))
-        del self._quiet[key]
+        key = self._quiet.popitem(last=False)[0]
         dest = self.destinations.pop(key)  # a quiet host always has its row
         self._other(dest.party, dest.first_ts).absorb(dest)
         self.diagnostics[FOLDED] += 1

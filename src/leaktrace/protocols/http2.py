@@ -15,6 +15,7 @@ parsing stops there with a diagnostic.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Final
 
 from hpack import Decoder, HPACKError
@@ -61,7 +62,8 @@ class Http2RequestParser:
         self.broken = False
         self._buf = bytearray()
         self._preface_left = len(PREFACE) if expect_preface else 0
-        self._streams: dict[int, _Stream] = {}
+        # OrderedDict: at the stream limit the oldest is taken from the front.
+        self._streams: OrderedDict[int, _Stream] = OrderedDict()
         self._continuing: int | None = None  # stream whose header block is still open
         self._decoder = Decoder(max_header_list_size=MAX_HEADER_BLOCK)
         # Be as lenient as the client's encoder may have been told to be.

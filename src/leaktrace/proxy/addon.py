@@ -16,7 +16,7 @@ import logging
 import re
 import resource
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -80,12 +80,16 @@ class LeaktraceAddon:
         self._owns_recorder = recorder is None
         self._on_finding = on_finding or _log_finding
         self._timeline: IO[str] | None = None
-        self._depth: dict[str, int] = {}
+        # Bounded maps whose oldest entry goes first: OrderedDict, as taking the front
+        # of a dict over and over walks the holes its deletions left.
+        self._depth: OrderedDict[str, int] = OrderedDict()
         self._ignore: list[re.Pattern[str]] = []
         self._open: set[str] = set()
         self._max_open = default_max_connections()
-        self._dialing: dict[str, str] = {}  # server connection → the host it was asked for
-        self._reported: dict[tuple[str, str], None] = {}  # (client, error) reported per server
+        # server connection → the host it was asked for
+        self._dialing: OrderedDict[str, str] = OrderedDict()
+        # (client, error) reported per server
+        self._reported: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.fault_counts: Counter[str] = Counter()
         self._log_watch = faults.ServerLogWatch(self._log_fault)
 
@@ -301,7 +305,7 @@ class LeaktraceAddon:
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         # before any routing addon rewrites the address: the host the device asked for
         if len(self._dialing) >= MAX_TRACKED_CONNECTIONS:
-            self._dialing.pop(next(iter(self._dialing)))
+            self._dialing.popitem(last=False)
         address = data.server.address
         self._dialing[data.server.id] = str(address[0]) if address else ""
 
@@ -320,7 +324,7 @@ class LeaktraceAddon:
         """Recorded once here; a flow that then fails with the same error only repeats it."""
         error = server.error or reason
         if len(self._reported) >= MAX_TRACKED_CONNECTIONS:
-            self._reported.pop(next(iter(self._reported)))
+            self._reported.popitem(last=False)
         self._reported[(client.id, error)] = None
         host = self._dialing.pop(server.id, "") or server.sni or ""
         self._fault(
@@ -387,7 +391,7 @@ class LeaktraceAddon:
     def _next_depth(self, client: connection.Client) -> int:
         depth = self._depth.get(client.id, 0) + 1
         if depth == 1 and len(self._depth) >= MAX_TRACKED_CONNECTIONS:
-            self._depth.pop(next(iter(self._depth)))
+            self._depth.popitem(last=False)
         self._depth[client.id] = depth
         return depth
 

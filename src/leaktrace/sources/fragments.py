@@ -9,6 +9,8 @@ counted for the caller to report.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 __all__ = ["FragmentReassembler"]
 
 _FragKey = tuple[bytes, bytes, int, int]
@@ -46,7 +48,9 @@ class FragmentReassembler:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_fragments = max_fragments
-        self._pending: dict[_FragKey, _Pending] = {}
+        # Oldest first. OrderedDict, not dict: its front is taken over and over, and
+        # a dict's next(iter()) walks the holes its deletions left.
+        self._pending: OrderedDict[_FragKey, _Pending] = OrderedDict()
         self._bytes = 0
         self.completed = 0
         # Every datagram given up on, whatever the reason, so one number can be
