@@ -219,3 +219,24 @@ def test_cached_answers_are_the_uncached_ones(signatures: SignatureSet, hosted_o
         got = attributor.attribute(http(host, target, headers))
         assert got == attributor.attribute_target(host, target, (("Host", host), *headers))
     assert attributor.attribute(http("ulogs.umeng.com", "/x")).sdk == "umeng"
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["is.snssdk.com", "IS.snssdk.com.", "ulogs.umeng.com", "stats.example.com", "10.1.2.3", None],
+)
+def test_messages_without_a_request_are_answered_by_their_host(
+    signatures: SignatureSet, host: str | None
+) -> None:
+    """DNS and TLS messages are remembered by the host as spelled, and answered as
+    ``attribute_target`` answers the host alone; a request to the same host after
+    them is still judged by its path."""
+    attributor = Attributor(signatures, first_party_domains=["example.com"])
+    normal = host.lower().rstrip(".") if host else None
+    for message in (tls(host, "sni", sni=host), dns(host or ""), tls(host, "sni", sni=host)):
+        assert attributor.attribute(message) == attributor.attribute_target(
+            normal if message.host else None
+        )
+    if host is not None and normal == "is.snssdk.com":
+        assert attributor.attribute(tls(host, "sni", sni=host)).sdk is None
+        assert attributor.attribute(http(host, "/api/ad/union/sdk/get_ads/")).sdk == "pangle"

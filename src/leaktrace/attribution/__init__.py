@@ -7,6 +7,7 @@ only for hosts where a path or header rule could change the answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from leaktrace.attribution.domains import normalize_host, registrable_domain
 from leaktrace.attribution.sdk import Rule, SdkMatcher, split_target
@@ -14,6 +15,8 @@ from leaktrace.signatures.loader import SignatureSet
 from leaktrace.types import Attribution, Message, Party
 
 __all__ = ["Attributor", "Rule", "SdkMatcher", "registrable_domain", "split_target"]
+
+_K = TypeVar("_K")
 
 CACHE_LIMIT = 4096
 """Attributions remembered; the key holds the request-target for SDKs matched by path,
@@ -38,20 +41,28 @@ class Attributor:
         self._matcher = matcher if matcher is not None else SdkMatcher(signatures)
         self._first = frozenset(d for d in (_clean_domain(x) for x in first_party_domains) if d)
         self._cache: dict[tuple[object, object, object], Attribution] = {}
+        # Messages without a request (DNS, TLS, QUIC), by the host as they spell it:
+        # no path or header rule can accept them, so the host alone decides, and it
+        # is looked up before being normalised or having its rules looked up.
+        self._by_host: dict[str | None, Attribution] = {}
 
     def attribute(self, msg: Message) -> Attribution:
+        if msg.http is None:
+            known = self._by_host.get(msg.host)
+            if known is None:
+                known = self.attribute_target(normalize_host(msg.host) if msg.host else None)
+                _bounded_put(self._by_host, msg.host, known)
+            return known
         host = normalize_host(msg.host) if msg.host else None
-        target = msg.http.target if msg.http is not None else None
-        headers = msg.http.headers if msg.http is not None else ()
+        target = msg.http.target
+        headers = msg.http.headers
         by_path, by_headers = self._matcher.relevance(host)
         key = (host, target if by_path else None, headers if by_headers else None)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         result = self.attribute_target(host, target, headers)
-        if len(self._cache) >= CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = result
+        _bounded_put(self._cache, key, result)
         return result
 
     @property
@@ -91,3 +102,9 @@ class Attributor:
             sdk_name=sdk.name,
             basis=basis,
         )
+
+
+def _bounded_put(memo: dict[_K, Attribution], key: _K, value: Attribution) -> None:
+    if len(memo) >= CACHE_LIMIT:
+        memo.clear()
+    memo[key] = value
