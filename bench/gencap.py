@@ -24,6 +24,7 @@ from typing import BinaryIO
 MSS = 1460
 UPLOAD_ROUNDS = 100  # body segments each unfinished upload sends (146 KB)
 UPLOAD_IMEI_BASE = 50_000_000  # planted IMEIs of the uploads, apart from the flows'
+LOOKUP_IMEI_BASE = 70_000_000  # and those of the DNS lookups
 # Bumped when the generator's output changes, so captures made before are remade.
 VERSION = 2
 PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
@@ -274,6 +275,22 @@ class Generator:
                 self.w.frame(ipv4(src, dst, 6, tcp(sport, 80, cseq, sseq, 0x18, chunk)))
                 flow[2] = (cseq + MSS) & 0xFFFFFFFF
 
+    def lookups(self, count: int) -> None:
+        """``count`` DNS lookups of distinct names, each a query from its own source port
+        and its answer; every tenth name starts with a planted IMEI (an SDK reporting
+        through the resolver). Not from self.rng: the flows after stay the same."""
+        client, resolver = b"\xc0\xa8\x01\x02", b"\x0a\x00\x00\x35"
+        for i in range(count):
+            name = f"n{i}.cdn{i % 300}.example.net"
+            if i % 10 == 0:
+                name = f"{imei_for(LOOKUP_IMEI_BASE + i)}.t.example.net"
+                self.planted["imei"] += 1
+            sport = 1024 + (i * 7919) % 64000
+            addr = bytes([93, 184, (i >> 8) & 0xFF, i & 0xFF])
+            self.w.frame(ipv4(client, resolver, 17, udp(sport, 53, dns_query(i & 0xFFFF, name))))
+            answer = dns_answer(i & 0xFFFF, name, addr)
+            self.w.frame(ipv4(resolver, client, 17, udp(53, sport, answer)))
+
     def syn_flood(self, count: int) -> None:
         """``count`` one-packet flows (a SYN each, never answered) from scattered sources."""
         dst = b"\x0a\xc8\x63\x01"
@@ -285,11 +302,17 @@ class Generator:
 
 
 def generate(
-    out: Path, size_mb: float, seed: int = 7, syn_flood: int = 0, uploads: int = 0
+    out: Path,
+    size_mb: float,
+    seed: int = 7,
+    syn_flood: int = 0,
+    uploads: int = 0,
+    lookups: int = 0,
 ) -> dict[str, object]:
-    """Write the capture and its manifest; a SYN flood or unfinished uploads, if asked
-    for, sit in the middle, so the flows after them must still be found once the flood
-    has filled the flow table or the uploads the memory bound."""
+    """Write the capture and its manifest; a SYN flood, unfinished uploads or DNS
+    lookups, if asked for, sit in the middle, so the flows after them must still be
+    found once the flood has filled the flow table or the uploads the memory bound.
+    With ``size_mb`` 0 the capture is those alone."""
     target = int(size_mb * 1_000_000)
     with out.open("wb") as stream:
         writer = Writer(stream)
@@ -299,6 +322,7 @@ def generate(
         before = writer.bytes
         gen.syn_flood(syn_flood)
         gen.open_uploads(uploads)
+        gen.lookups(lookups)
         target += writer.bytes - before
         while writer.bytes < target:
             gen.flow()
@@ -310,6 +334,7 @@ def generate(
         "flows": gen.flow_no,
         "syn_flood": syn_flood,
         "uploads": uploads,
+        "lookups": lookups,
         "planted": dict(gen.planted),
     }
     out.with_suffix(".manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -327,8 +352,14 @@ def main() -> None:
     parser.add_argument(
         "--uploads", type=int, default=0, metavar="N", help="add N uploads that never finish"
     )
+    parser.add_argument(
+        "--lookups", type=int, default=0, metavar="N", help="add N DNS lookups of distinct names"
+    )
     args = parser.parse_args()
-    print(json.dumps(generate(args.out, args.size_mb, args.seed, args.syn_flood, args.uploads)))
+    manifest = generate(
+        args.out, args.size_mb, args.seed, args.syn_flood, args.uploads, args.lookups
+    )
+    print(json.dumps(manifest))
 
 
 if __name__ == "__main__":

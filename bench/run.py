@@ -2,8 +2,9 @@
 
     python -m bench                      # 200 MB capture, leaktrace at 1 and 2 jobs, peers
     python -m bench --size-mb 50 --jobs 1 --skip-tshark
-    python -m bench --scale              # adds 1 GB and 5 GB captures, a SYN flood and 3,000
-                                         # unfinished uploads (memory)
+    python -m bench --scale              # adds 1 GB and 5 GB captures, a SYN flood, 3,000
+                                         # unfinished uploads (memory) and 50,000 DNS
+                                         # lookups of distinct names (against tshark's)
     python -m bench --repeat 5           # five rounds instead of three
     python -m bench --scale --scale-repeat 3   # the large captures in three rounds too
     python -m bench --proxy-load         # the live proxy under load instead (bench_proxy_load)
@@ -51,6 +52,9 @@ SYN_FLOOD_BASE_MB = 50
 # reader's bound on what all flows hold together closes the largest.
 UPLOADS = 3000
 UPLOADS_BASE_MB = 50
+# DNS lookups of distinct names, alone in their capture (a query and an answer each):
+# every datagram a flow of its own, a message of its own and a destination of its own.
+LOOKUPS = 50_000
 
 
 @dataclass(slots=True)
@@ -85,12 +89,13 @@ class Row:
 
 
 def ensure_capture(
-    size_mb: float, seed: int, syn_flood: int = 0, uploads: int = 0
+    size_mb: float, seed: int, syn_flood: int = 0, uploads: int = 0, lookups: int = 0
 ) -> tuple[Path, dict[str, Any]]:
     """The generated capture for this size and seed, made once and reused."""
     WORK.mkdir(parents=True, exist_ok=True)
     name = f"gencap-{size_mb:g}mb-s{seed}" + (f"-syn{syn_flood}" if syn_flood else "")
     name += f"-up{uploads}" if uploads else ""
+    name += f"-dns{lookups}" if lookups else ""
     path = WORK / f"{name}.pcap"
     manifest_path = path.with_suffix(".manifest.json")
     if path.is_file() and manifest_path.is_file():
@@ -98,7 +103,7 @@ def ensure_capture(
         if manifest.get("bytes") == path.stat().st_size and manifest.get("version") == VERSION:
             return path, manifest
     print(f"generating {path.name} ...", file=sys.stderr, flush=True)
-    return path, generate(path, size_mb, seed, syn_flood, uploads)
+    return path, generate(path, size_mb, seed, syn_flood, uploads, lookups)
 
 
 def warm_page_cache(path: Path) -> None:
@@ -196,19 +201,28 @@ def check_planted(planted: dict[str, int], found: Counter[str], measured: Measur
     return "FAIL: " + ", ".join(wrong) if wrong else "PASS"
 
 
-def run_tshark(capture: Path, manifest: dict[str, Any]) -> Row:
+def run_tshark(capture: Path, manifest: dict[str, Any], dns: bool = False) -> Row:
+    """tshark's HTTP request fields, or with ``dns`` the names queried, into the regex scan."""
     tshark = shutil.which("tshark")
     assert tshark is not None
-    fields = ["-e", "http.host", "-e", "http.request.uri", "-e", "http.file_data"]
-    extract = [tshark, "-r", str(capture), "-Y", "http.request", "-T", "fields", *fields]
+    if dns:
+        shown, fields = "dns.flags.response == 0", ["-e", "dns.qry.name"]
+    else:
+        shown = "http.request"
+        fields = ["-e", "http.host", "-e", "http.request.uri", "-e", "http.file_data"]
+    extract = [tshark, "-r", str(capture), "-Y", shown, "-T", "fields", *fields]
     scan = [sys.executable, "-m", "bench.regex_scan"]
     out = WORK / f"{capture.stem}.tshark.json"
     measured = run_measured([extract, scan], stdout=out, cwd=ROOT)
-    row = _row("tshark -T fields | regex", manifest, measured)
+    row = _row(
+        "tshark -T fields dns | regex" if dns else "tshark -T fields | regex", manifest, measured
+    )
     if measured.ok:
         report = json.loads(out.read_text())
         row.found = report["matches"]
-        row.note = f"{report['lines']} requests, {report['patterns']} regexes"
+        row.note = (
+            f"{report['lines']} {'queries' if dns else 'requests'}, {report['patterns']} regexes"
+        )
     else:
         row.check = f"FAIL: exit {measured.returncodes}"
     return row
@@ -293,8 +307,9 @@ def bench_capture(
     peers: bool = True,
     repeat: int = 1,
     uploads: int = 0,
+    lookups: int = 0,
 ) -> dict[str, Any]:
-    capture, manifest = ensure_capture(size_mb, seed, syn_flood, uploads)
+    capture, manifest = ensure_capture(size_mb, seed, syn_flood, uploads, lookups)
     warm_page_cache(capture)
     use_tshark = peers and not args.skip_tshark and shutil.which("tshark") is not None
     if peers and not args.skip_tshark and not use_tshark:
@@ -325,7 +340,7 @@ def bench_capture(
             side_digests |= found_digests
         if use_tshark:
             print(f"[{round_no}/{repeat}] tshark peer ...", file=sys.stderr, flush=True)
-            row = run_tshark(capture, manifest)
+            row = run_tshark(capture, manifest, dns=bool(lookups))
             runs.setdefault(row.tool, []).append(row)
     rows = [merge_runs(r) for r in runs.values()]
     base = jobs[0]
@@ -339,7 +354,7 @@ def bench_capture(
     side = merge_runs(side_runs) if side_runs else None
     if side is not None and side.check == "PASS" and side_digests != digests[1]:
         side.check = "FAIL: findings differ from --jobs 1"
-    if peers and not args.skip_scapy:
+    if peers and not args.skip_scapy and not lookups:  # its dissection looks for HTTP
         print("scapy peer (slice) ...", file=sys.stderr, flush=True)
         rows.append(run_scapy(capture, manifest, args.scapy_mb))
     print(
@@ -347,6 +362,7 @@ def bench_capture(
         f"{manifest['flows']} flows, planted {manifest['planted']}"
         + (f", {syn_flood} one-packet flows" if syn_flood else "")
         + (f", {uploads} uploads that never finish" if uploads else "")
+        + (f", {lookups} DNS lookups" if lookups else "")
     )
     shown = rows[: len(jobs)] + ([side] if side is not None else []) + rows[len(jobs) :]
     print(table(shown, rows[0]))
@@ -430,7 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-tshark", action="store_true")
     parser.add_argument("--skip-scapy", action="store_true")
     parser.add_argument("--scapy-mb", type=float, default=10.0, help="slice scapy reads")
-    parser.add_argument("--scale", action="store_true", help="also 1 GB, 5 GB and a SYN flood")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="also 1 GB, 5 GB, a SYN flood, unfinished uploads and DNS lookups",
+    )
     parser.add_argument(
         "--scale-repeat", type=int, default=1, help="timed runs per tool, 1 GB and 5 GB captures"
     )
@@ -461,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(
             bench_capture(UPLOADS_BASE_MB, args.seed, [1], args, peers=False, uploads=UPLOADS)
         )
+        runs.append(bench_capture(0, args.seed, [1], args, lookups=LOOKUPS, repeat=args.repeat))
     machine["load_avg_1m_after"] = machine_info()["load_avg_1m"]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -19,7 +19,7 @@ from bench.gencap import generate  # noqa: E402
 from bench.machine import source_commit  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.regex_scan import load_patterns, scan  # noqa: E402
-from bench.run import Row, check_planted, cpu_ratios, merge_runs, table  # noqa: E402
+from bench.run import Row, check_planted, cpu_ratios, merge_runs, run_tshark, table  # noqa: E402
 
 
 def _alloc(mb: int) -> list[str]:
@@ -116,6 +116,30 @@ def test_unfinished_uploads_plant_one_imei_each_and_are_all_found(tmp_path: Path
         == "PASS"
     )
     assert [i for i in items if isinstance(i, Diagnostic) and i.name == "memory_limit"]
+
+
+def test_dns_lookups_plant_imeis_in_names_that_leaktrace_and_the_dns_peer_find(
+    tmp_path: Path,
+) -> None:
+    from leaktrace.pipeline import Pipeline, PipelineConfig
+    from leaktrace.sources.capture import CaptureSource
+    from leaktrace.types import Finding
+
+    lookups = tmp_path / "dns.pcap"
+    manifest = generate(lookups, 0, seed=5, lookups=300)
+    assert manifest["planted"] == {"imei": 30} and manifest["frames"] == 600
+    assert manifest["lookups"] == 300 and lookups.stat().st_size == manifest["bytes"]
+    mixed = generate(tmp_path / "mixed.pcap", 0.3, seed=5, lookups=300)
+    base = generate(tmp_path / "base.pcap", 0.3, seed=5)
+    assert mixed["planted"]["imei"] == base["planted"]["imei"] + 30
+    items = list(Pipeline(PipelineConfig.load()).run(CaptureSource(lookups)))
+    findings = [i for i in items if isinstance(i, Finding)]
+    assert Counter(f.type for f in findings) == {"imei": 30}
+    assert {f.transport for f in findings} == {"dns"}
+    if shutil.which("tshark") is not None:
+        row = run_tshark(lookups, manifest, dns=True)
+        assert row.tool == "tshark -T fields dns | regex"
+        assert row.found.get("imei") == 30 and row.note.startswith("300 queries")
 
 
 def test_check_requires_every_planted_identifier() -> None:
