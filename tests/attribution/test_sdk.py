@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from leaktrace.attribution.sdk import SdkMatcher, split_target
 from leaktrace.signatures import SignatureSet, schema
@@ -185,3 +187,28 @@ def test_explain_lists_rules_in_order(matcher: SdkMatcher) -> None:
     checks = matcher.explain("is.snssdk.com", "/service/2/app_log")
     assert checks[0][0].sdk.id == "pangle" and checks[0][1] is False
     assert not any(ok for _rule, ok in checks)
+
+
+_LABELS = st.sampled_from(["a", "b", "umeng", "com", "co", "uk", "example", "", "x-y"])
+_DOMAINS = ["umeng.com", "a.umeng.com", "b.a.umeng.com", "co.uk", "example.co.uk", "x-y.a"]
+
+
+@pytest.fixture(scope="module")
+def by_domain() -> SdkMatcher:
+    return SdkMatcher([sdk(f"s{i}", {"domain": name}) for i, name in enumerate(_DOMAINS)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(labels=st.lists(_LABELS, min_size=1, max_size=5))
+@example(labels=["b", "a", "umeng", "com"])
+@example(labels=["", "x", "example", "co", "uk", ""])
+def test_candidates_are_the_host_then_every_parent_of_two_labels_or_more(
+    by_domain: SdkMatcher, labels: list[str]
+) -> None:
+    """Every name of two labels or more that ends the host, longest first, whatever
+    the labels (empty ones too: hosts come from traffic)."""
+    host = ".".join(labels)
+    named = host.rstrip(".").split(".")  # as normalised: no trailing dot
+    parents = [".".join(named[i:]) for i in range(len(named) - 1)]
+    expected = [f"domain:{name}" for name in parents if name in _DOMAINS]
+    assert [rule.basis for rule in by_domain.candidates(host)] == (expected if host else [])

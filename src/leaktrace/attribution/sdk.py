@@ -133,10 +133,19 @@ class SdkMatcher:
             return cached
         rules: list[Rule] = []
         if key:
-            rules.extend(self._by_host.get(key, ()))
-            labels = key.split(".")
-            for i in range(len(labels) - 1):
-                rules.extend(self._by_domain.get(".".join(labels[i:]), ()))
+            found = self._by_host.get(key)
+            if found:
+                rules.extend(found)
+            # The host and each parent domain of two labels or more, longest first.
+            by_domain = self._by_domain
+            suffix = key
+            dot = suffix.find(".")
+            while dot != -1:
+                found = by_domain.get(suffix)
+                if found:
+                    rules.extend(found)
+                suffix = suffix[dot + 1 :]
+                dot = suffix.find(".")
             rules.extend(
                 r for r in self._by_regex if r.host_regex is not None and r.host_regex.search(key)
             )
