@@ -133,17 +133,17 @@ class SdkMatcher:
             return cached
         rules: list[Rule] = []
         if key:
-            found = self._by_host.get(key)
-            if found:
-                rules.extend(found)
+            exact = self._by_host.get(key)
+            if exact:
+                rules.extend(exact)
             # The host and each parent domain of two labels or more, longest first.
             by_domain = self._by_domain
             suffix = key
             dot = suffix.find(".")
             while dot != -1:
-                found = by_domain.get(suffix)
-                if found:
-                    rules.extend(found)
+                under = by_domain.get(suffix)
+                if under:
+                    rules.extend(under)
                 suffix = suffix[dot + 1 :]
                 dot = suffix.find(".")
             rules.extend(
