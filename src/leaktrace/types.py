@@ -14,7 +14,7 @@ from typing import Literal, TypeVar
 _R = TypeVar("_R")
 
 
-def _slot_init(cls: type[_R]) -> type[_R]:
+def slot_init(cls: type[_R]) -> type[_R]:
     """Give a frozen slotted dataclass an ``__init__`` that writes each slot through
     its descriptor, the same values with the same defaults.
 
@@ -58,7 +58,7 @@ class MessageKind(StrEnum):
     RAW = "raw"
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class FlowKey:
     """A connection's 5-tuple, oriented from the device (orig) to the server (resp).
@@ -85,7 +85,7 @@ def _join_host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     """One HTTP request as sent; the body is de-chunked but still content-encoded."""
@@ -106,14 +106,14 @@ class HttpRequest:
         return None
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DnsQuestion:
     qname: str  # lower case, no trailing dot
     qtype: int
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class TlsHello:
     """What a TLS or QUIC ClientHello says in the clear."""
@@ -123,7 +123,7 @@ class TlsHello:
     version: str | None = None  # highest offered, e.g. "TLS1.3"
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """One outbound unit from the device, whichever source produced it.
@@ -151,7 +151,7 @@ class Message:
     parts: tuple[tuple[str, bytes], ...] = ()
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Field:
     """A decoded value and the decoder chain that reached it.
@@ -169,7 +169,7 @@ class Field:
     joined: bool = False
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Detection:
     """An identifier found in one field, before attribution.
@@ -188,7 +188,7 @@ class Detection:
     evidence: tuple[str, ...] = ()  # e.g. ("luhn_ok", "key:imei")
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Attribution:
     host: str | None
@@ -199,7 +199,7 @@ class Attribution:
     basis: str = "none"  # how the SDK was matched: "domain:umeng.com", "path:/sa", ...
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     """An identifier that left the device: the record users and policy act on."""
@@ -223,7 +223,7 @@ class Finding:
     evidence: tuple[str, ...] = ()
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     """An anomaly or a bound that was hit: recorded and analysis goes on (Zeek's "weird")."""
@@ -235,7 +235,7 @@ class Diagnostic:
     offset: int | None = None  # byte offset in the capture file, when known
 
 
-@_slot_init
+@slot_init
 @dataclass(frozen=True, slots=True)
 class TimelineEvent:
     """A mark on a session's timeline (``consent``, ``login``, ``screen:Settings``, ...).

@@ -15,6 +15,8 @@ from typing import Final
 
 import brotli
 
+from leaktrace.types import slot_init
+
 GZIP_MAGIC: Final = b"\x1f\x8b"
 ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 DECLARED_CODINGS: Final = frozenset({"gzip", "deflate", "br", "zstd"})
@@ -27,6 +29,7 @@ _ZSTD_READ: Final = 1 << 20
 _ZSTD_UNKNOWN_SIZE: Final = (1 << 64) - 1
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Inflated:
     """Output of one decompression; partial when ``capped`` or ``error`` is set."""

@@ -6,12 +6,15 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from leaktrace.types import slot_init
+
 _PARAM: Final = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _CODING_ALIASES: Final = {"x-gzip": "gzip", "x-deflate": "deflate", "brotli": "br"}
 
 BodyKind = Literal["json", "form", "multipart", "other"]
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class MediaType:
     essence: str  # "type/subtype", lower case

@@ -16,7 +16,7 @@ from leaktrace.detectors.patterns import PatternDetector
 from leaktrace.detectors.profile import ProfileDetector
 from leaktrace.profile import DeviceProfile
 from leaktrace.signatures.loader import SignatureError, SignatureSet
-from leaktrace.types import Detection, Diagnostic, Field
+from leaktrace.types import Detection, Diagnostic, Field, slot_init
 
 __all__ = ["DetectionResult", "DetectorSet", "dedupe"]
 
@@ -29,6 +29,7 @@ MEMO_MAX_ENTRIES = 8192
 _CHAIN_SEPARATORS = frozenset(">.[/")
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DetectionResult:
     detections: list[Detection]

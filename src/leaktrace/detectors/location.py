@@ -18,7 +18,7 @@ from leaktrace.detectors.geo import haversine_m, in_china_box, wgs84_to_bd09, wg
 from leaktrace.detectors.keys import KeyHints
 from leaktrace.profile import DeviceLocation
 from leaktrace.signatures.model import IdentifierSig, normalize_key
-from leaktrace.types import Detection, Diagnostic, Field
+from leaktrace.types import Detection, Diagnostic, Field, slot_init
 
 TYPE_ID = "location"
 TRIGGER = rb"[0-9]\.[0-9]{2}"
@@ -87,6 +87,7 @@ def parent_of(where: str, key: str | None) -> str:
     return where[: m.start()] if m else where
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Number:
     text: str
@@ -99,6 +100,7 @@ def _number(raw: bytes) -> Number:
     return Number(text=text, value=float(text), decimals=len(text.partition(".")[2]))
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """Two numbers that may be a coordinate pair, in the order they were found."""
@@ -110,6 +112,7 @@ class Candidate:
     evidence: tuple[str, ...] = ()  # key hints that name a location
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class _Single:
     index: int
