@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck bench tools clean
 
-$(STAMP): pyproject.toml src/leaktrace/sources/_skim.c
+$(STAMP): pyproject.toml src/leaktrace/sources/_skim.c src/leaktrace/protocols/_dns.c
 	@sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
 	@touch $@
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from _harness import check, fuzz_main, instrumented
 
 with instrumented():
-    from leaktrace.protocols.dns import parse_dns, split_tcp_dns
+    from leaktrace.protocols.dns import NATIVE, parse_dns, parse_dns_python, split_tcp_dns
 
 
 def test_one_input(data: bytes) -> None:
     packet = parse_dns(data)
+    if NATIVE is not None:
+        check(packet == parse_dns_python(data), "the native walk reads it as Python does")
     if packet is not None:
         for question in packet.questions:
             # 255 wire bytes, each shown as at most 4 characters (\DDD)

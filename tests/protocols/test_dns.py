@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 
+from leaktrace.protocols import dns
 from leaktrace.protocols.dns import DnsPacket, parse_dns, split_tcp_dns
 from leaktrace.types import DnsQuestion
 
@@ -238,3 +240,101 @@ def test_names_pointing_back_to_a_question_read_alike_whatever_its_labels() -> N
         "ex\\\\m.com",
         "x.api.ex\\\\m.com",
     ]
+
+
+# -- the native walk (_dns.c) against the Python parser ------------------------
+
+NATIVE = pytest.mark.skipif(dns.NATIVE is None, reason="built without the C module")
+
+_LABEL = st.one_of(
+    st.sampled_from([b"api", b"Log", b"umeng", b"com", b"a.b", b"x\\y", b"caf\xe9", b" "]),
+    st.binary(min_size=1, max_size=63),
+)
+
+
+@st.composite
+def _names(draw: st.DrawFn, offsets: list[int]) -> bytes:
+    """A name on the wire: labels, then the root or a pointer (often to an earlier
+    offset of the message, sometimes anywhere); now and then a broken ending."""
+    labels = draw(st.lists(_LABEL, max_size=6))
+    out = b"".join(bytes([len(label)]) + label for label in labels)
+    ending = draw(st.sampled_from(["root", "root", "pointer", "any", "reserved", "cut"]))
+    if ending == "pointer" and offsets:
+        return out + struct.pack("!H", 0xC000 | draw(st.sampled_from(offsets)))
+    if ending == "any":
+        return out + struct.pack("!H", 0xC000 | draw(st.integers(0, 0x3FFF)))
+    if ending == "reserved":
+        return out + bytes([draw(st.sampled_from([0x40, 0x80])) | 1, 0])
+    if ending == "cut":
+        return out[: draw(st.integers(0, len(out)))]
+    return out + b"\x00"
+
+
+_RDATA = {
+    1: st.binary(min_size=4, max_size=4),
+    28: st.binary(min_size=16, max_size=16),
+    16: st.binary(max_size=30),
+    99: st.binary(max_size=12),
+}
+
+
+@st.composite
+def _messages(draw: st.DrawFn) -> bytes:
+    """DNS messages with questions and records of many kinds, compression pointers
+    among them, counts that may lie, and a tail that may be cut anywhere."""
+    qd, an = draw(st.integers(0, 3)), draw(st.integers(0, 5))
+    wire = bytearray(header(draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)), qd, an))
+    offsets: list[int] = []
+    for _ in range(qd):
+        offsets.append(len(wire))
+        wire += draw(_names(offsets)) + struct.pack("!HH", draw(st.integers(0, 300)), 1)
+    for _ in range(an):
+        offsets.append(len(wire))
+        wire += draw(_names(offsets))
+        rtype = draw(st.sampled_from([1, 28, 5, 2, 12, 15, 33, 6, 16, 99]))
+        if rtype in _RDATA:
+            rdata = draw(_RDATA[rtype])
+        else:  # names, after the numbers MX (2 bytes), SRV (6) and SOA (20, after) carry
+            offsets.append(len(wire) + 10)
+            lead = {15: 2, 33: 6}.get(rtype, 0)
+            rdata = bytes(lead) + draw(_names(offsets))
+            if rtype == 6:
+                rdata += draw(_names(offsets)) + bytes(draw(st.sampled_from([20, 12])))
+        length = len(rdata) + draw(st.sampled_from([0, 0, 0, 3, -1]))
+        wire += struct.pack("!HHIH", rtype, 1, 60, max(0, length)) + rdata
+    cut = draw(st.sampled_from([None, None, *range(len(wire))]))
+    return bytes(wire if cut is None else wire[:cut])
+
+
+@NATIVE
+@settings(max_examples=400, deadline=None)
+@given(_messages())
+def test_native_walk_reads_messages_as_the_python_parser_does(wire: bytes) -> None:
+    assert parse_dns(wire) == dns.parse_dns_python(wire)
+
+
+@NATIVE
+@settings(max_examples=800, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 320))
+def test_native_walk_agrees_on_arbitrary_bytes(data: bytes, pos: int) -> None:
+    for wire in (data, header(qd=2, an=3) + data):
+        assert parse_dns(wire) == dns.parse_dns_python(wire)
+    assert dns.NATIVE is not None
+    native = dns.NATIVE.read_name(data, pos)
+    try:
+        expected: tuple[str, int] | None = dns.read_name(data, pos)
+    except dns._Malformed:
+        expected = None
+    assert native == expected
+
+
+@NATIVE
+def test_native_walk_takes_any_buffer_and_the_longest_names() -> None:
+    label = bytes(range(128, 191))  # 63 bytes, every one written as \DDD
+    name = (bytes([63]) + label) * 3 + bytes([61]) + label[:61] + b"\x00"  # 255 on the wire
+    wire = header() + name + b"\x00\x01\x00\x01"
+    packet = parse_dns(memoryview(wire))
+    assert packet is not None and packet == dns.parse_dns_python(wire)
+    assert len(packet.questions[0].qname) == 3 * (63 * 4 + 1) + 61 * 4
+    too_long = header() + (bytes([63]) + label) * 4 + b"\x00" + b"\x00\x01\x00\x01"
+    assert parse_dns(bytearray(too_long)) is None is dns.parse_dns_python(too_long)

@@ -13,10 +13,20 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Final
 
-from leaktrace.types import DnsQuestion
+from leaktrace.types import DnsQuestion, slot_init
+
+# The same walk in C (_dns.c): names and record offsets, the text of the values
+# still made here. Absent when leaktrace was installed without a compiler.
+NATIVE: ModuleType | None
+try:
+    from leaktrace.protocols import _dns as NATIVE
+except ImportError:  # pragma: no cover - depends on the build
+    NATIVE = None
 
 HEADER_LEN: Final = 12
 MAX_NAME_WIRE_LEN: Final = 255  # RFC 1035 §3.1, counted as on the wire
@@ -35,6 +45,7 @@ TYPE_SRV: Final = 33
 _NAME_TYPES: Final = frozenset({TYPE_NS, TYPE_CNAME, TYPE_PTR})
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DnsRecord:
     """One answer record: A/AAAA as address text, NS/CNAME/PTR as a name.
@@ -49,6 +60,7 @@ class DnsRecord:
     value: str
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DnsPacket:
     id: int
@@ -62,12 +74,37 @@ class _Malformed(Exception):
     """Internal: the message cannot be read past this point."""
 
 
+_NameReader = Callable[[bytes, int], tuple[str, int]]
+
+
 def parse_dns(data: bytes) -> DnsPacket | None:
     """Parse one DNS message; None when the header or a question is unreadable.
 
     A broken answer section ends the answers early rather than discarding
     the questions, which are what identify the app's destinations.
     """
+    if NATIVE is None:
+        return parse_dns_python(data)
+    walked = NATIVE.parse(data)
+    if walked is None:
+        return None
+    ident, flags, questions, records = walked
+    return DnsPacket(
+        id=ident,
+        is_response=bool(flags & 0x8000),
+        rcode=flags & 0x000F,
+        questions=tuple([DnsQuestion(qname=name, qtype=qtype) for name, qtype in questions]),
+        answers=tuple(
+            [
+                DnsRecord(name, rtype, _rdata_text(data, start, end, rtype, _native_name))
+                for name, rtype, start, end in records
+            ]
+        ),
+    )
+
+
+def parse_dns_python(data: bytes) -> DnsPacket | None:
+    """:func:`parse_dns` in Python alone: the reference the native walk is tested against."""
     if len(data) < HEADER_LEN:
         return None
     ident = int.from_bytes(data[0:2], "big")
@@ -193,6 +230,15 @@ def _label_text(raw: bytes) -> str:
     return "".join(out)
 
 
+def _native_name(data: bytes, pos: int) -> tuple[str, int]:
+    """:func:`read_name` by the native walk (without the message's name memo)."""
+    assert NATIVE is not None
+    read: tuple[str, int] | None = NATIVE.read_name(data, pos)
+    if read is None:
+        raise _Malformed("name unreadable")
+    return read
+
+
 def _read_record(data: bytes, pos: int, names: dict[int, str]) -> tuple[DnsRecord, int]:
     name, pos = read_name(data, pos, names)
     if pos + 10 > len(data):
@@ -206,7 +252,9 @@ def _read_record(data: bytes, pos: int, names: dict[int, str]) -> tuple[DnsRecor
     return DnsRecord(name=name, rtype=rtype, value=_rdata_text(data, start, end, rtype)), end
 
 
-def _rdata_text(data: bytes, start: int, end: int, rtype: int) -> str:
+def _rdata_text(
+    data: bytes, start: int, end: int, rtype: int, name_at: _NameReader = read_name
+) -> str:
     rdata = data[start:end]
     try:
         if rtype == TYPE_A and len(rdata) == 4:
@@ -214,14 +262,14 @@ def _rdata_text(data: bytes, start: int, end: int, rtype: int) -> str:
         if rtype == TYPE_AAAA and len(rdata) == 16:
             return str(ipaddress.IPv6Address(rdata))
         if rtype in _NAME_TYPES:
-            return read_name(data, start)[0]
+            return name_at(data, start)[0]
         if rtype == TYPE_MX and len(rdata) >= 3:
-            return f"{int.from_bytes(rdata[:2], 'big')} {read_name(data, start + 2)[0]}"
+            return f"{int.from_bytes(rdata[:2], 'big')} {name_at(data, start + 2)[0]}"
         if rtype == TYPE_SRV and len(rdata) >= 7:
             prio, weight, port = (int.from_bytes(rdata[i : i + 2], "big") for i in (0, 2, 4))
-            return f"{prio} {weight} {port} {read_name(data, start + 6)[0]}"
+            return f"{prio} {weight} {port} {name_at(data, start + 6)[0]}"
         if rtype == TYPE_SOA:
-            return _soa_text(data, start, end)
+            return _soa_text(data, start, end, name_at)
         if rtype == TYPE_TXT:
             return _txt_text(rdata)
     except _Malformed:
@@ -229,9 +277,9 @@ def _rdata_text(data: bytes, start: int, end: int, rtype: int) -> str:
     return rdata.hex()
 
 
-def _soa_text(data: bytes, start: int, end: int) -> str:
-    mname, pos = read_name(data, start)
-    rname, pos = read_name(data, pos)
+def _soa_text(data: bytes, start: int, end: int, name_at: _NameReader) -> str:
+    mname, pos = name_at(data, start)
+    rname, pos = name_at(data, pos)
     if pos + 20 > end:
         raise _Malformed("SOA truncated")
     numbers = [str(int.from_bytes(data[pos + i : pos + i + 4], "big")) for i in range(0, 20, 4)]
