@@ -92,6 +92,7 @@ COVERED: dict[str, str] = {
     "leaktrace.sources.mitmfile": "parsers",
     "leaktrace.protocols.http1": "http1",
     "leaktrace.protocols.dns": "dns",
+    "leaktrace.protocols._dns": "dns",
     "leaktrace.protocols.tls": "tls",
     "leaktrace.protocols.sniff": "sniff",
     "leaktrace.decoders.compress": "compress",
