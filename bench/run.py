@@ -212,7 +212,7 @@ def run_tshark(capture: Path, manifest: dict[str, Any], dns: bool = False) -> Ro
         fields = ["-e", "http.host", "-e", "http.request.uri", "-e", "http.file_data"]
     extract = [tshark, "-r", str(capture), "-Y", shown, "-T", "fields", *fields]
     scan = [sys.executable, "-m", "bench.regex_scan"]
-    out = WORK / f"{capture.stem}.tshark.json"
+    out = capture.with_suffix(".tshark.json")  # beside the capture, in bench/work for a run
     measured = run_measured([extract, scan], stdout=out, cwd=ROOT)
     row = _row(
         "tshark -T fields dns | regex" if dns else "tshark -T fields | regex", manifest, measured
@@ -230,7 +230,7 @@ def run_tshark(capture: Path, manifest: dict[str, Any], dns: bool = False) -> Ro
 
 def run_scapy(capture: Path, manifest: dict[str, Any], limit_mb: float) -> Row:
     command = [sys.executable, "-m", "bench.scapy_peer", str(capture), "--limit-mb", str(limit_mb)]
-    out = WORK / f"{capture.stem}.scapy.json"
+    out = capture.with_suffix(".scapy.json")
     measured = run_measured([command], stdout=out, cwd=ROOT)
     if not measured.ok:
         row = _row("scapy PcapReader + dissect", manifest, measured)
