@@ -206,23 +206,20 @@ def run_tshark(capture: Path, manifest: dict[str, Any], dns: bool = False) -> Ro
     tshark = shutil.which("tshark")
     assert tshark is not None
     if dns:
-        shown, fields = "dns.flags.response == 0", ["-e", "dns.qry.name"]
+        tool, shown, lines = "tshark -T fields dns | regex", "dns.flags.response == 0", "queries"
+        fields = ["-e", "dns.qry.name"]
     else:
-        shown = "http.request"
+        tool, shown, lines = "tshark -T fields | regex", "http.request", "requests"
         fields = ["-e", "http.host", "-e", "http.request.uri", "-e", "http.file_data"]
     extract = [tshark, "-r", str(capture), "-Y", shown, "-T", "fields", *fields]
     scan = [sys.executable, "-m", "bench.regex_scan"]
     out = capture.with_suffix(".tshark.json")  # beside the capture, in bench/work for a run
     measured = run_measured([extract, scan], stdout=out, cwd=ROOT)
-    row = _row(
-        "tshark -T fields dns | regex" if dns else "tshark -T fields | regex", manifest, measured
-    )
+    row = _row(tool, manifest, measured)
     if measured.ok:
         report = json.loads(out.read_text())
         row.found = report["matches"]
-        row.note = (
-            f"{report['lines']} {'queries' if dns else 'requests'}, {report['patterns']} regexes"
-        )
+        row.note = f"{report['lines']} {lines}, {report['patterns']} regexes"
     else:
         row.check = f"FAIL: exit {measured.returncodes}"
     return row
