@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
 import os
 import socket
 import struct
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -314,6 +316,33 @@ def test_a_failing_worker_fails_the_run(
     streamed: list[Finding] = []
     with pytest.raises(RuntimeError, match=f"partition {broken} broke"):
         analyze_parallel(DEMO, config, 2, on_finding=streamed.append, keep_findings=False)
+
+
+def test_a_failing_partition_waits_for_the_workers_still_writing(
+    config: PipelineConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Partition 0 fails at once while a worker is still analysing its share: the run
+    waits for it before removing the spill directory, so no worker outlives the call,
+    none writes into a directory being removed, and the error raised is partition 0's
+    (a worker's file landing during the removal once turned it into "Directory not
+    empty")."""
+    real = parallel.collect
+    done = tmp_path / "worker-done"
+
+    def broken_or_slow(pipeline: Any, source: Any, *args: Any, **kwargs: Any) -> Any:
+        if source._partition[0] == 0:
+            raise RuntimeError("partition 0 broke")
+        time.sleep(0.5)
+        result = real(pipeline, source, *args, **kwargs)
+        done.touch()
+        return result
+
+    monkeypatch.setattr(parallel, "collect", broken_or_slow)
+    before = {p.pid for p in multiprocessing.active_children()}
+    with pytest.raises(RuntimeError, match="partition 0 broke"):
+        analyze_parallel(DEMO, config, 2, on_finding=lambda f: None, keep_findings=False)
+    assert done.exists()  # the worker finished its share before the call returned
+    assert {p.pid for p in multiprocessing.active_children()} <= before
 
 
 _KEYED = ("tls12_aes128gcm", "tls12_chacha20", "tls13_aes128gcm", "tls13_aes256gcm")

@@ -218,7 +218,9 @@ def _run_workers(
                 try:
                     mine = _worker(0, jobs, progress)
                 except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
+                    # Workers already running cannot be cancelled; they are waited for,
+                    # since they write into the spill directory the caller removes next.
+                    pool.shutdown(wait=True, cancel_futures=True)
                     raise
                 return [mine, *(f.result() for f in futures)]
         finally:
