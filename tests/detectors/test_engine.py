@@ -127,6 +127,35 @@ def test_hyperscan_names_the_failing_entry() -> None:
     assert hyperscan_error(rb"[0-9]{15}") is None
 
 
+# Entries to draw lists with repeats from: regexes, literals, and a literal and a
+# regex spelt alike (the same bytes, different entries).
+POOL = [
+    ScanEntry(rb"(?<![0-9])[0-9]{15}(?![0-9])"),
+    ScanEntry(rb"[0-9a-f]{4}-[0-9a-f]{4}"),
+    ScanEntry(b"ab12", literal=True),
+    ScanEntry(b"AB12", literal=True, caseless=True),
+    ScanEntry(b"ab12"),
+]
+
+
+@pytest.mark.parametrize("backend", ["fallback", pytest.param("hyperscan", marks=needs_hs)])
+@settings(max_examples=60, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, len(POOL) - 1), min_size=1, max_size=8),
+    value=st.lists(
+        st.sampled_from([b"869677023945285", b"12ab-cd34", b"ab12", b"Ab12", b"x", b" ", b"7"]),
+        max_size=6,
+    ).map(b"".join),
+)
+def test_an_entry_given_several_times_is_reported_under_each_index(
+    backend: str, picks: list[int], value: bytes
+) -> None:
+    entries = [POOL[i] for i in picks]
+    scanner = MultiPatternScanner(entries, backend=backend)  # type: ignore[arg-type]
+    alone = {i: MultiPatternScanner([POOL[i]], backend=backend).scan(value) for i in set(picks)}  # type: ignore[arg-type]
+    assert scanner.scan(value) == {n for n, i in enumerate(picks) if alone[i]}
+
+
 @given(st.binary(min_size=1, max_size=40))
 def test_literal_escaping_matches_only_itself(literal: bytes) -> None:
     pattern = re.compile(literal_to_regex(literal))

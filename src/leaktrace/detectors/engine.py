@@ -102,15 +102,18 @@ def hyperscan_error(regex: bytes, *, caseless: bool = False) -> str | None:
 
 
 class _HyperscanBackend:
-    def __init__(self, entries: Sequence[ScanEntry]) -> None:
+    """``entries[i]`` is reported as ``ids[i]``."""
+
+    def __init__(self, entries: Sequence[ScanEntry], ids: Sequence[int]) -> None:
         assert _hs is not None
         self._db: Any = None
         if not entries:
             return
+        expressions = [_hs_expression(e) for e in entries]
         try:
-            db = _database([_hs_expression(e) for e in entries], [_hs_flags(e) for e in entries])
+            db = _database(expressions, [_hs_flags(e) for e in entries], list(ids))
         except _hs.error as exc:
-            raise _culprit(entries, str(exc)) from exc
+            raise _culprit(entries, ids, str(exc)) from exc
         self._db = db
         self._scratch = _hs.Scratch(db)
 
@@ -129,7 +132,7 @@ class _HyperscanBackend:
 _DB_CACHE_KIND = "hyperscan-db"
 
 
-def _database(expressions: list[bytes], flags: list[int]) -> Any:
+def _database(expressions: list[bytes], flags: list[int], ids: list[int]) -> Any:
     """The compiled database, from the per-user cache when an earlier run built the same one.
 
     Compiling the prefilter regexes is most of a run's start-up; loading the
@@ -146,8 +149,8 @@ def _database(expressions: list[bytes], flags: list[int]) -> Any:
         str(len(expressions)),
         *(
             part
-            for expression, flag in zip(expressions, flags, strict=True)
-            for part in (expression, str(flag))
+            for expression, flag, ident in zip(expressions, flags, ids, strict=True)
+            for part in (expression, str(flag), str(ident))
         ),
     )
     blob = cache.load(_DB_CACHE_KIND, key)
@@ -156,7 +159,7 @@ def _database(expressions: list[bytes], flags: list[int]) -> Any:
         if db is not None:
             return db
     db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
-    db.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
+    db.compile(expressions=expressions, ids=ids, flags=flags)
     try:
         serialized = _hs.dumpb(db)
     except _hs.error:
@@ -185,8 +188,8 @@ def _ignore_match(ident: int, start: int, end: int, flags: int, context: object)
     return None
 
 
-def _culprit(entries: Sequence[ScanEntry], message: str) -> ScannerError:
-    for index, entry in enumerate(entries):
+def _culprit(entries: Sequence[ScanEntry], ids: Sequence[int], message: str) -> ScannerError:
+    for index, entry in zip(ids, entries, strict=True):
         if not entry.literal:
             error = hyperscan_error(entry.expression, caseless=entry.caseless)
             if error is not None:
@@ -195,13 +198,14 @@ def _culprit(entries: Sequence[ScanEntry], message: str) -> ScannerError:
 
 
 class _FallbackBackend:
-    """Pure-Python equivalent: exact for regexes, exact for literals."""
+    """Pure-Python equivalent: exact for regexes, exact for literals.
+    ``entries[i]`` is reported as ``ids[i]``."""
 
-    def __init__(self, entries: Sequence[ScanEntry]) -> None:
+    def __init__(self, entries: Sequence[ScanEntry], ids: Sequence[int]) -> None:
         self._regexes: list[tuple[int, re.Pattern[bytes]]] = []
         sensitive: dict[bytes, list[int]] = {}
         folded: dict[bytes, list[int]] = {}
-        for index, entry in enumerate(entries):
+        for index, entry in zip(ids, entries, strict=True):
             if entry.literal:
                 if not entry.expression:
                     raise ScannerError(index, "empty literal")
@@ -258,18 +262,37 @@ class _LiteralSet:
 
 
 class MultiPatternScanner:
-    """All regexes and literals of one run, compiled once; ``scan`` is the hot path."""
+    """All regexes and literals of one run, compiled once; ``scan`` is the hot path.
+
+    An entry given more than once (identifier types that share a shape, such
+    as IMEI and MEID digits, or the hex ids of several types) is compiled
+    once and reported under each of its indexes: every copy in a hyperscan
+    database is one more engine to run over every value, and the bundled
+    signatures repeat four of their expressions.
+    """
 
     def __init__(self, entries: Sequence[ScanEntry], *, backend: Backend = "auto") -> None:
         self.entries: tuple[ScanEntry, ...] = tuple(entries)
         use_hs = backend == "hyperscan" or (backend == "auto" and _hs is not None)
         if use_hs and _hs is None:
             raise RuntimeError("hyperscan backend requested but hyperscan is not importable")
+        groups: dict[ScanEntry, list[int]] = {}
+        for index, entry in enumerate(self.entries):
+            groups.setdefault(entry, []).append(index)
+        distinct = list(groups)
+        ids = [indexes[0] for indexes in groups.values()]
+        # The first index of each repeated entry, and the others it stands for.
+        self._copies = {found[0]: found[1:] for found in groups.values() if len(found) > 1}
+        self._repeated = frozenset(self._copies)
         self._impl: _Backend = (
-            _HyperscanBackend(self.entries) if use_hs else _FallbackBackend(self.entries)
+            _HyperscanBackend(distinct, ids) if use_hs else _FallbackBackend(distinct, ids)
         )
         self.backend: str = "hyperscan" if use_hs else "fallback"
 
     def scan(self, value: bytes) -> set[int]:
         """Indexes into ``entries`` that (may) occur in ``value``."""
-        return self._impl.scan(value)
+        hits = self._impl.scan(value)
+        if self._repeated and not self._repeated.isdisjoint(hits):
+            for first in self._repeated & hits:
+                hits.update(self._copies[first])
+        return hits
