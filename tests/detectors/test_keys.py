@@ -77,12 +77,17 @@ _VALUES = st.lists(
 ).map(b"".join)
 
 
-@given(_VALUES)
-def test_no_key_can_name_a_hint_that_the_folded_value_does_not_spell(value: bytes) -> None:
+@given(_VALUES, st.sampled_from([0, 1100]))
+def test_no_key_can_name_a_hint_that_the_folded_value_does_not_spell(
+    value: bytes, padding: int
+) -> None:
     """The pre-check a key-only rule relies on never drops a match: when no hint is
-    spelt in the folded value, no key before any position names one."""
+    spelt in the folded value, no key before any position names one (also past the
+    size where the bare spellings are looked for first)."""
+    value = b"\x00" * padding + value
     if not HINTS.spelt_in(fold_keys(value)):
-        assert all(HINTS.match_near(value, start) is None for start in range(len(value) + 1))
+        starts = range(max(0, padding - NEAR_WINDOW), len(value) + 1)
+        assert all(HINTS.match_near(value, start) is None for start in starts)
 
 
 def test_spelt_in_sees_keys_through_case_and_separators() -> None:
@@ -90,3 +95,15 @@ def test_spelt_in_sees_keys_through_case_and_separators() -> None:
     assert HINTS.spelt_in(fold_keys(b"x=1&I.M.E.I=2"))
     assert not HINTS.spelt_in(fold_keys(b"device=1&ident=2"))
     assert not KeyHints(["手机号"]).spelt_in(fold_keys("手机号=1".encode()))  # not a raw key
+
+
+@pytest.mark.parametrize("padding", [0, 2000])
+def test_a_hint_spelt_but_not_as_a_key_is_not_spelt_in(padding: int) -> None:
+    """``sn`` turns up by chance in binary bodies; only ``sn`` right before a key's
+    ``:``, ``=`` or ``>`` (after quotes or spaces) can be the key of a match."""
+    hints = KeyHints(["serial", "sn"])
+    pad = b"\x01" * padding
+    for plain in (b"sn x", b"snapshot", b"sn1=2", b"sn/=1"):
+        assert not hints.spelt_in(fold_keys(pad + plain)), plain
+    for keyed in (b"sn=1", b'{"SN" : 1', b"s_n>1", b"build_serial='x", b'sn\\":1'):
+        assert hints.spelt_in(fold_keys(pad + keyed)), keyed

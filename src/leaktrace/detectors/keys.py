@@ -24,6 +24,8 @@ _KEY_BEFORE = re.compile(
 )
 _SUFFIX_MIN = 4
 _MEMO_MAX = 4096
+# Folded values longer than this are searched for the bare spellings before the regex.
+_KEYED_DIRECT_MAX = 1024
 
 
 class KeyHints:
@@ -34,13 +36,14 @@ class KeyHints:
     the whole key, or ``imac`` and ``candid`` would count.
     """
 
-    __slots__ = ("_exact", "_memo", "_spellings", "_suffixes")
+    __slots__ = ("_exact", "_keyed", "_memo", "_spellings", "_suffixes")
 
     def __init__(self, hints: Iterable[str]) -> None:
         self._exact = frozenset(normalize_key(h) for h in hints if normalize_key(h))
         self._suffixes = tuple(sorted(h for h in self._exact if len(h) >= _SUFFIX_MIN))
         # The hints a key written in a payload can spell: key_before reads ASCII only.
         self._spellings = tuple(sorted(h.encode() for h in self._exact if h.isascii()))
+        self._keyed: re.Pattern[bytes] | None = None  # made when first needed
         # Answers for keys already seen: traffic repeats a handful of keys endlessly.
         self._memo: dict[str, str | None] = {}
 
@@ -75,9 +78,27 @@ class KeyHints:
 
     def spelt_in(self, folded: bytes) -> bool:
         """Whether any key in the value that ``folded`` (``fold_keys``) was made from
-        could name one of the hints: a key matches only if its folded text holds a
-        hint, and a key's folded text is a run of the value's folded text."""
-        return any(hint in folded for hint in self._spellings)
+        could name one of the hints.
+
+        A key names a hint only if its folded text ends with the hint, and a key
+        is followed by quotes or spaces and then ``:``, ``=`` or ``>``, none of
+        which folding removes: so the folded value holds the hint right before
+        those. Only a hint that is there at all is looked for that way: in a
+        large binary body a two-letter hint such as ``sn`` turns up by chance,
+        followed by a ``=`` far more rarely, and each chance hit cost a regex
+        pass over the whole body for nothing.
+        """
+        if not self._spellings:
+            return False
+        if len(folded) > _KEYED_DIRECT_MAX and not any(s in folded for s in self._spellings):
+            return False  # a few memchr-speed searches rule most large values out sooner
+        keyed = self._keyed
+        if keyed is None:
+            # A spelling where key_before could read it: at the end of a key, so followed
+            # by what _KEY_BEFORE allows between a key and its ':', '=' or '>', then that.
+            names = b"|".join(re.escape(s) for s in self._spellings)
+            keyed = self._keyed = re.compile(b"(?:" + names + rb")[\s\"'\\]*[:=>]")
+        return keyed.search(folded) is not None
 
     def match_near(self, value: bytes, start: int) -> str | None:
         """The hint named by the key written right before ``value[start:]``."""
