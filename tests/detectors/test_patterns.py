@@ -159,3 +159,43 @@ def test_a_key_only_type_is_not_looked_for_in_a_blob_that_names_none_of_its_keys
     keyed = blob[:100] + b"&lac=4566&" + blob[100:]
     found = detector.run([Field("body", keyed)]).detections
     assert [d.value for d in found if d.type == "cell_id"] == ["4566"]
+
+
+_BODY_PARTS = st.sampled_from(
+    [
+        b"sn=R58M12ABCDE",
+        b'"SN" : "ZY223K9XQP"',
+        b"cid:12345&lac=4321",
+        b"<serialno>0123456789ABCDEF</serialno>",
+        b"imei=869677023945285",
+        b"bssid>a4:5e:60:c2:11:9f",
+        b"sn x 98765432",
+        b"snapshot=1",
+        b" ",
+        b"&",
+    ]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    parts=st.lists(st.one_of(_BODY_PARTS, st.binary(max_size=40)), max_size=12),
+    pad=st.binary(min_size=16, max_size=16),
+)
+def test_a_large_value_finds_what_the_rule_by_rule_checks_find(
+    signatures: SignatureSet, parts: list[bytes], pad: bytes
+) -> None:
+    """Past KEYED_DIRECT_MAX the key-only rules are ruled in or out by one scanner
+    pass over the folded value instead of one regex each: the detections are the
+    same either way."""
+    from unittest import mock
+
+    from leaktrace.detectors import patterns
+
+    value = pad * 70 + b"".join(parts)  # over 1 KB even once folded
+    field = Field("body", value)
+    detectors = DetectorSet(signatures)
+    one_pass = detectors.detect([field])
+    with mock.patch.object(patterns, "KEYED_DIRECT_MAX", 1 << 60):
+        rule_by_rule = DetectorSet(signatures).detect([field])
+    assert one_pass == rule_by_rule

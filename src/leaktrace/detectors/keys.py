@@ -24,8 +24,9 @@ _KEY_BEFORE = re.compile(
 )
 _SUFFIX_MIN = 4
 _MEMO_MAX = 4096
-# Folded values longer than this are searched for the bare spellings before the regex.
-_KEYED_DIRECT_MAX = 1024
+#: Folded values longer than this are searched for the bare spellings before the regex
+#: (and by PatternDetector for every rule's keyed spellings in one scanner pass).
+KEYED_DIRECT_MAX = 1024
 
 
 class KeyHints:
@@ -90,15 +91,22 @@ class KeyHints:
         """
         if not self._spellings:
             return False
-        if len(folded) > _KEYED_DIRECT_MAX and not any(s in folded for s in self._spellings):
+        if len(folded) > KEYED_DIRECT_MAX and not any(s in folded for s in self._spellings):
             return False  # a few memchr-speed searches rule most large values out sooner
         keyed = self._keyed
         if keyed is None:
-            # A spelling where key_before could read it: at the end of a key, so followed
-            # by what _KEY_BEFORE allows between a key and its ':', '=' or '>', then that.
-            names = b"|".join(re.escape(s) for s in self._spellings)
-            keyed = self._keyed = re.compile(b"(?:" + names + rb")[\s\"'\\]*[:=>]")
+            keyed = self._keyed = re.compile(self.keyed_expression() or b"(?!)")
         return keyed.search(folded) is not None
+
+    def keyed_expression(self) -> bytes | None:
+        """The regex :meth:`spelt_in` searches a folded value for (None without ASCII
+        hints): a spelling where key_before could read it, at the end of a key, so
+        followed by what ``_KEY_BEFORE`` allows between a key and its ``:``, ``=`` or
+        ``>``, then that."""
+        if not self._spellings:
+            return None
+        names = b"|".join(re.escape(s) for s in self._spellings)
+        return b"(?:" + names + rb")[\s\"'\\]*[:=>]"
 
     def match_near(self, value: bytes, start: int) -> str | None:
         """The hint named by the key written right before ``value[start:]``."""

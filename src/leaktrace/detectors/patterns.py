@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from leaktrace.detectors.canonical import canonical_value
-from leaktrace.detectors.engine import ScanEntry
-from leaktrace.detectors.keys import KeyHints, KeysBefore, fold_keys
+from leaktrace.detectors.engine import MultiPatternScanner, ScanEntry
+from leaktrace.detectors.keys import KEYED_DIRECT_MAX, KeyHints, KeysBefore, fold_keys
 from leaktrace.detectors.validators import VALIDATORS, ValidatorSpec
 from leaktrace.signatures.model import IdentifierSig, PatternSig, normalize_key
 from leaktrace.types import Detection, Diagnostic, Field
@@ -54,6 +54,23 @@ class PatternDetector:
                     )
                 )
         self._rules = tuple(rules)
+        self._keyed: MultiPatternScanner | None = None  # made when first needed
+        self._keyed_ids: list[int] = []  # the rule index of each of its entries
+
+    def _keyed_rules(self, folded: bytes) -> set[int]:
+        """The key-only rules whose hints :meth:`KeyHints.spelt_in` ``folded`` (or more:
+        hyperscan may over-report), from one scanner pass for all of them; for large
+        values, where a pass per rule costs a read of the whole value each."""
+        if self._keyed is None:
+            entries: list[ScanEntry] = []
+            for index, rule in enumerate(self._rules):
+                expression = rule.hints.keyed_expression() if rule.pattern.requires_key else None
+                if expression is not None:
+                    entries.append(ScanEntry(expression))
+                    self._keyed_ids.append(index)
+            self._keyed = MultiPatternScanner(entries)
+        ids = self._keyed_ids
+        return {ids[hit] for hit in self._keyed.scan(folded)}
 
     @property
     def entries(self) -> list[ScanEntry]:
@@ -90,6 +107,7 @@ class PatternDetector:
         # keys.key_before); without them a key-only rule cannot match in this field.
         keyable = b"=" in value or b":" in value or b">" in value
         folded: bytes | None = None
+        keyed: set[int] | None = None  # for a large value, all rules' answers at once
         out: list[tuple[_Rule, str | None]] = []
         for index in sorted(hits):
             rule = self._rules[index]
@@ -99,7 +117,12 @@ class PatternDetector:
                     continue
                 if folded is None:
                     folded = fold_keys(value)
-                if not rule.hints.spelt_in(folded):
+                    if len(folded) > KEYED_DIRECT_MAX:
+                        keyed = self._keyed_rules(folded)
+                if keyed is not None:
+                    if index not in keyed:
+                        continue
+                elif not rule.hints.spelt_in(folded):
                     continue
             out.append((rule, field_hint))
         return out
