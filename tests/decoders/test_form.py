@@ -44,6 +44,8 @@ def test_form_shaped_accepts(text: bytes, pairs: list[tuple[str, bytes]]) -> Non
         b"plain text",
         b'{"a":"b=c"}',
         b"text/html; charset=utf-8",
+        b"\x00\x9c=1&a=2&b=3",  # a binary first piece, then pairs
+        b"a=1&b=2&\x00\x9c=3",  # pairs, then a binary piece
     ],
 )
 def test_form_shaped_rejects(text: bytes) -> None:

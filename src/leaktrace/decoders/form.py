@@ -37,6 +37,10 @@ def parse_form_shaped(data: bytes) -> list[tuple[str, bytes]] | None:
     body = data.strip(b" \t\r\n")
     if b"=" not in body:
         return None
+    # The first piece is always checked: a binary body fails here without being cut
+    # into hundreds of pieces first.
+    if not _STRICT_PAIR.fullmatch(body.split(b"&", 1)[0]):
+        return None
     pieces = body.split(b"&")
     if pieces[-1] == b"" and len(pieces) > 1:
         pieces.pop()
