@@ -106,3 +106,38 @@ def test_frames_the_native_walk_judged_are_not_judged_again(
     messages = [m for m in CaptureSource(ROOT / "captures" / "demo.pcap", partition=partition)]
     assert messages
     assert judged == []
+
+
+def test_flows_that_never_carried_data_count_as_flows_and_nothing_else(tmp_path: Path) -> None:
+    """SYNs never answered and a refused connection close without a session being
+    made for them; coverage counts them as flows, neither decoded nor opaque, in a
+    whole read and over the partitions of a split one."""
+    from capbuild import ether, tcp4, write_pcap
+
+    request = b"GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n"
+    server = {"src": "93.184.216.34", "dst": "10.0.0.2", "sport": 80}
+    frames = [ether(tcp4(sport=41000 + i, flags="S", seq=7)) for i in range(5)]
+    frames += [
+        ether(tcp4(sport=42000, flags="S", seq=9)),
+        ether(tcp4(**server, dport=42000, flags="RA")),
+        ether(tcp4(sport=43000, flags="S", seq=99)),
+        ether(tcp4(**server, dport=43000, flags="SA", ack=100)),
+        ether(tcp4(sport=43000, flags="PA", seq=100, ack=1, payload=request)),
+    ]
+    path = tmp_path / "refused.pcap"
+    write_pcap(path, [(1_700_000_000 + i, 0, f) for i, f in enumerate(frames)])
+    whole = CaptureSource(path)
+    messages = [m for m in whole if not hasattr(m, "name")]
+    assert len(messages) == 1
+    cov = whole.coverage
+    assert (cov.flows, cov.flows_decoded, cov.flows_opaque, cov.bytes_outbound) == (
+        7,
+        1,
+        0,
+        len(request),
+    )
+    parts = [CaptureSource(path, partition=(i, 2)) for i in range(2)]
+    for part in parts:
+        list(part)
+    assert sum(p.coverage.flows for p in parts) == 7
+    assert sum(p.coverage.flows_decoded for p in parts) == 1

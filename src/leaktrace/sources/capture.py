@@ -343,6 +343,11 @@ class CaptureSource:
         if isinstance(event, FlowData):
             yield from self._session(event.flow, origin).on_data(event)
         elif isinstance(event, FlowClosed):
+            if event.flow.context is None:
+                # No data ever reached it (a SYN never answered, a refused connection):
+                # a session made now would yield nothing and add only the flow count.
+                self.coverage.flows += 1
+                return
             session = self._session(event.flow, origin)
             yield from session.on_close(event.flow.last_ts)
             self._account(session)
