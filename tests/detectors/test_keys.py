@@ -82,8 +82,8 @@ def test_no_key_can_name_a_hint_that_the_folded_value_does_not_spell(
     value: bytes, padding: int
 ) -> None:
     """The pre-check a key-only rule relies on never drops a match: when no hint is
-    spelt in the folded value, no key before any position names one (also past the
-    size where the bare spellings are looked for first)."""
+    spelt in the folded value, no key before any position names one (also in a
+    value long enough for the one-pass check, which searches for the same thing)."""
     value = b"\x00" * padding + value
     if not HINTS.spelt_in(fold_keys(value)):
         starts = range(max(0, padding - NEAR_WINDOW), len(value) + 1)

@@ -24,9 +24,6 @@ _KEY_BEFORE = re.compile(
 )
 _SUFFIX_MIN = 4
 _MEMO_MAX = 4096
-#: Folded values longer than this are searched for the bare spellings before the regex
-#: (and by PatternDetector for every rule's keyed spellings in one scanner pass).
-KEYED_DIRECT_MAX = 1024
 
 
 class KeyHints:
@@ -84,18 +81,17 @@ class KeyHints:
         A key names a hint only if its folded text ends with the hint, and a key
         is followed by quotes or spaces and then ``:``, ``=`` or ``>``, none of
         which folding removes: so the folded value holds the hint right before
-        those. Only a hint that is there at all is looked for that way: in a
-        large binary body a two-letter hint such as ``sn`` turns up by chance,
-        followed by a ``=`` far more rarely, and each chance hit cost a regex
-        pass over the whole body for nothing.
+        those. A hint merely spelt somewhere is not enough: in a large binary body
+        a two-letter hint such as ``sn`` turns up by chance, followed by a ``=``
+        far more rarely, and each chance hit cost a regex pass over the whole
+        body for nothing.
         """
-        if not self._spellings:
-            return False
-        if len(folded) > KEYED_DIRECT_MAX and not any(s in folded for s in self._spellings):
-            return False  # a few memchr-speed searches rule most large values out sooner
         keyed = self._keyed
         if keyed is None:
-            keyed = self._keyed = re.compile(self.keyed_expression() or b"(?!)")
+            expression = self.keyed_expression()
+            if expression is None:
+                return False
+            keyed = self._keyed = re.compile(expression)
         return keyed.search(folded) is not None
 
     def keyed_expression(self) -> bytes | None:

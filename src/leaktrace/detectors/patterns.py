@@ -13,13 +13,17 @@ from dataclasses import dataclass
 
 from leaktrace.detectors.canonical import canonical_value
 from leaktrace.detectors.engine import MultiPatternScanner, ScanEntry
-from leaktrace.detectors.keys import KEYED_DIRECT_MAX, KeyHints, KeysBefore, fold_keys
+from leaktrace.detectors.keys import KeyHints, KeysBefore, fold_keys
 from leaktrace.detectors.validators import VALIDATORS, ValidatorSpec
 from leaktrace.signatures.model import IdentifierSig, PatternSig, normalize_key
 from leaktrace.types import Detection, Diagnostic, Field
 
 MAX_CANDIDATES = 1000
 """Regex matches examined per pattern per field; more is a blob, not a payload."""
+
+KEYED_DIRECT_MAX = 1024
+"""Past this many bytes of folded value, the key-only rules' hints are looked for in
+one scanner pass for all of them rather than a regex search each."""
 
 
 @dataclass(frozen=True, slots=True)
