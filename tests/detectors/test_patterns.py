@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leaktrace.detectors import DetectorSet
+from leaktrace.detectors import DetectorSet, patterns
 from leaktrace.detectors.patterns import MAX_CANDIDATES
 from leaktrace.detectors.validators import luhn
 from leaktrace.signatures import SignatureSet
@@ -188,10 +189,6 @@ def test_a_large_value_finds_what_the_rule_by_rule_checks_find(
     """Past KEYED_DIRECT_MAX the key-only rules are ruled in or out by one scanner
     pass over the folded value instead of one regex each: the detections are the
     same either way."""
-    from unittest import mock
-
-    from leaktrace.detectors import patterns
-
     value = pad * 70 + b"".join(parts)  # over 1 KB even once folded
     field = Field("body", value)
     detectors = DetectorSet(signatures)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from capbuild import ether, tcp4, write_pcap
 
 import leaktrace.sources.capture as capture
 from leaktrace.sources import skim
 from leaktrace.sources.capture import CaptureSource
+from leaktrace.types import Message
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = sorted(
@@ -112,8 +114,6 @@ def test_flows_that_never_carried_data_count_as_flows_and_nothing_else(tmp_path:
     """SYNs never answered and a refused connection close without a session being
     made for them; coverage counts them as flows, neither decoded nor opaque, in a
     whole read and over the partitions of a split one."""
-    from capbuild import ether, tcp4, write_pcap
-
     request = b"GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n"
     server = {"src": "93.184.216.34", "dst": "10.0.0.2", "sport": 80}
     frames = [ether(tcp4(sport=41000 + i, flags="S", seq=7)) for i in range(5)]
@@ -127,7 +127,7 @@ def test_flows_that_never_carried_data_count_as_flows_and_nothing_else(tmp_path:
     path = tmp_path / "refused.pcap"
     write_pcap(path, [(1_700_000_000 + i, 0, f) for i, f in enumerate(frames)])
     whole = CaptureSource(path)
-    messages = [m for m in whole if not hasattr(m, "name")]
+    messages = [m for m in whole if isinstance(m, Message)]
     assert len(messages) == 1
     cov = whole.coverage
     assert (cov.flows, cov.flows_decoded, cov.flows_opaque, cov.bytes_outbound) == (
