@@ -193,3 +193,145 @@ def test_held_bytes_are_the_hello_read_so_far() -> None:
     assert buf.feed(wire[fed:]) == "done"
     assert buf.hello is not None and buf.hello.sni == "tsis.jpush.cn"
     assert buf.held_bytes == 0  # read: nothing kept for the rest of the flow's life
+
+
+# -- the offset parser against the cursor parser it replaced ---------------------------
+
+
+class _Cursor:
+    """The bounds-checked cursor the parser used to read with: the reference."""
+
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
+        self.data, self.pos = data, pos
+        self.end = len(data) if end is None else end
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > self.end:
+            raise IndexError
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def uint(self, n: int) -> int:
+        return int.from_bytes(self.take(n), "big")
+
+    def vector(self, len_bytes: int) -> _Cursor:
+        length = self.uint(len_bytes)
+        if self.pos + length > self.end:
+            raise IndexError
+        sub = _Cursor(self.data, self.pos, self.pos + length)
+        self.pos += length
+        return sub
+
+    def remaining(self) -> int:
+        return self.end - self.pos
+
+
+def _reference_hello(data: bytes) -> TlsHello | None:
+    try:
+        outer = _Cursor(data)
+        if outer.uint(1) != 1:
+            return None
+        msg = outer.vector(3)
+        legacy = msg.uint(2)
+        msg.take(32)
+        msg.vector(1)
+        msg.vector(2)
+        msg.vector(1)
+        sni: str | None = None
+        alpn: tuple[str, ...] = ()
+        offered: list[int] = []
+        if msg.remaining():
+            extensions = msg.vector(2)
+            if msg.remaining():
+                return None
+            while extensions.remaining():
+                ext_type = extensions.uint(2)
+                body = extensions.vector(2)
+                if ext_type == 0:
+                    sni = None
+                    names = body.vector(2)
+                    while names.remaining():
+                        name_type = names.uint(1)
+                        name = names.vector(2)
+                        if name_type == 0:
+                            raw = name.take(name.remaining())
+                            sni = raw.decode("ascii", "backslashreplace").lower().rstrip(".")
+                            sni = sni or None
+                            break
+                elif ext_type == 16:
+                    protocols, found = body.vector(2), []
+                    while protocols.remaining():
+                        proto = protocols.vector(1)
+                        found.append(
+                            proto.take(proto.remaining()).decode("ascii", "backslashreplace")
+                        )
+                    alpn = tuple(found)
+                elif ext_type == 43:
+                    versions = body.vector(1)
+                    offered = [versions.uint(2) for _ in range(versions.remaining() // 2)]
+    except IndexError:
+        return None
+    codes = [0x0304 if c & 0xFF00 == 0x7F00 else c for c in offered]
+    known = [c for c in codes if c in _NAMES]
+    version = _NAMES[max(known)] if known else _NAMES.get(legacy)
+    return TlsHello(sni=sni, alpn=alpn, version=version)
+
+
+_NAMES = {0x0300: "SSL3.0", 0x0301: "TLS1.0", 0x0302: "TLS1.1", 0x0303: "TLS1.2", 0x0304: "TLS1.3"}
+
+_length_prefixed = st.binary(max_size=12).map(lambda b: struct.pack("!H", len(b)) + b)
+_SNI_BODIES = st.one_of(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.sampled_from([b"", b"a.cn", b"API.Example.", b"\xff"])),
+        max_size=3,
+    ).map(
+        lambda names: (
+            struct.pack("!H", sum(3 + len(n) for _, n in names))
+            + b"".join(struct.pack("!BH", t, len(n)) + n for t, n in names)
+        )
+    ),
+    st.binary(max_size=8),
+)
+_ALPN_BODIES = st.lists(st.sampled_from([b"h2", b"http/1.1", b""]), max_size=3).map(
+    lambda ps: (
+        struct.pack("!H", sum(1 + len(p) for p in ps)) + b"".join(bytes([len(p)]) + p for p in ps)
+    )
+)
+_VERSION_BODIES = st.lists(
+    st.sampled_from([0x0304, 0x0303, 0x0A0A, 0x7F1C, 0x0301, 0x9999]), max_size=4
+).map(lambda vs: bytes([2 * len(vs)]) + b"".join(struct.pack("!H", v) for v in vs))
+_EXTENSIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just(0), _SNI_BODIES),
+        st.tuples(st.just(16), _ALPN_BODIES),
+        st.tuples(st.just(43), _VERSION_BODIES | st.binary(max_size=5)),
+        st.tuples(st.integers(0, 0xFFFF), st.binary(max_size=6)),
+    ),
+    max_size=6,
+).map(lambda exts: b"".join(_extension(t, body) for t, body in exts))
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    extensions=_EXTENSIONS,
+    legacy=st.sampled_from([0x0303, 0x0301, 0x9999]),
+    damage=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=2),
+    cut=st.integers(0, 400),
+    tail=st.binary(max_size=4),
+)
+def test_offsets_read_what_the_cursor_read(
+    extensions: bytes, legacy: int, damage: list[tuple[int, int]], cut: int, tail: bytes
+) -> None:
+    """Well-formed hellos with any extensions, then the same followed by more bytes
+    (after the message, or inside it after the extensions), with bytes changed or cut
+    short: the parser answers as the cursor parser did."""
+    hello = bytearray(build_hello(extensions, legacy))
+    body = bytes(hello[4:]) + tail  # bytes after the extensions, inside the message
+    cases = [bytes(hello), bytes(hello) + tail, b"\x01" + len(body).to_bytes(3, "big") + body]
+    for at, value in damage:
+        if at < len(hello):
+            hello[at] = value
+    cases += [bytes(hello), bytes(hello[:cut])]
+    for data in cases:
+        assert parse_client_hello(data) == _reference_hello(data)

@@ -115,39 +115,6 @@ class HelloBuffer:
         self._handshake.clear()
 
 
-class _Reader:
-    """Bounds-checked cursor over a byte string; a short read raises ``_Short``."""
-
-    __slots__ = ("data", "end", "pos")
-
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = len(data) if end is None else end
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > self.end:
-            raise _Short
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def uint(self, n: int) -> int:
-        return int.from_bytes(self.take(n), "big")
-
-    def vector(self, len_bytes: int) -> _Reader:
-        """A sub-reader over a length-prefixed vector; skips it in this reader."""
-        length = self.uint(len_bytes)
-        if self.pos + length > self.end:
-            raise _Short
-        sub = _Reader(self.data, self.pos, self.pos + length)
-        self.pos += length
-        return sub
-
-    def remaining(self) -> int:
-        return self.end - self.pos
-
-
 class _Short(Exception):
     """Internal: a length field points past the data."""
 
@@ -167,59 +134,94 @@ def parse_client_hello(handshake_body: bytes) -> TlsHello | None:
 
 
 def _parse(data: bytes) -> TlsHello | None:
-    outer = _Reader(data)
-    if outer.uint(1) != _HANDSHAKE_CLIENT_HELLO:
+    # Offsets into ``data`` and inline bounds checks: a cursor object with a method
+    # call per field cost about as much as the rest of a keyed TLS flow's handshake.
+    if not data:
         return None
-    msg = outer.vector(3)
-    legacy_version = msg.uint(2)
-    msg.take(32)  # random
-    msg.vector(1)  # legacy_session_id
-    msg.vector(2)  # cipher_suites
-    msg.vector(1)  # legacy_compression_methods
+    if data[0] != _HANDSHAKE_CLIENT_HELLO:
+        return None
+    end = 4 + int.from_bytes(data[1:4], "big")
+    if len(data) < 4 or end > len(data):
+        return None
+    pos = 4 + 2 + 32  # legacy_version, random
+    if pos > end:
+        return None
+    legacy_version = (data[4] << 8) | data[5]
+    pos = _skip_vector(data, pos, end, 1)  # legacy_session_id
+    pos = _skip_vector(data, pos, end, 2)  # cipher_suites
+    pos = _skip_vector(data, pos, end, 1)  # legacy_compression_methods
+    if pos < 0:
+        return None
     sni: str | None = None
     alpn: tuple[str, ...] = ()
     offered: list[int] = []
-    if msg.remaining():
-        extensions = msg.vector(2)
-        if msg.remaining():
-            return None  # bytes after the extensions: lengths are off
-        while extensions.remaining():
-            ext_type = extensions.uint(2)
-            body = extensions.vector(2)
+    if pos < end:
+        if pos + 2 > end:
+            return None
+        ext_end = pos + 2 + ((data[pos] << 8) | data[pos + 1])
+        if ext_end != end:
+            return None  # past the message, or bytes after the extensions: lengths are off
+        pos += 2
+        while pos < ext_end:
+            if pos + 4 > ext_end:
+                return None
+            ext_type = (data[pos] << 8) | data[pos + 1]
+            body = pos + 4
+            pos = body + ((data[pos + 2] << 8) | data[pos + 3])
+            if pos > ext_end:
+                return None
             if ext_type == _EXT_SERVER_NAME:
-                sni = _server_name(body)
+                sni = _server_name(data, body, pos)
             elif ext_type == _EXT_ALPN:
-                alpn = _alpn(body)
+                alpn = _alpn(data, body, pos)
             elif ext_type == _EXT_SUPPORTED_VERSIONS:
-                offered = _supported_versions(body)
+                offered = _supported_versions(data, body, pos)
     version = _highest_version(offered) or _VERSION_NAMES.get(legacy_version)
     return TlsHello(sni=sni, alpn=alpn, version=version)
 
 
-def _server_name(body: _Reader) -> str | None:
-    names = body.vector(2)
-    while names.remaining():
-        name_type = names.uint(1)
-        name = names.vector(2)
+def _skip_vector(data: bytes, pos: int, end: int, len_bytes: int) -> int:
+    """Where the length-prefixed vector at ``pos`` ends; -1 when it runs past ``end``
+    (and for any ``pos`` of -1, so that a chain of skips checks once)."""
+    if pos < 0 or pos + len_bytes > end:
+        return -1
+    after = pos + len_bytes + int.from_bytes(data[pos : pos + len_bytes], "big")
+    return after if after <= end else -1
+
+
+def _vector(data: bytes, pos: int, end: int, len_bytes: int) -> tuple[int, int]:
+    """(start, end) of the length-prefixed vector at ``pos``; ``_Short`` past ``end``."""
+    after = _skip_vector(data, pos, end, len_bytes)
+    if after < 0:
+        raise _Short
+    return pos + len_bytes, after
+
+
+def _server_name(data: bytes, pos: int, end: int) -> str | None:
+    pos, end = _vector(data, pos, end, 2)
+    while pos < end:
+        if pos + 1 > end:
+            raise _Short
+        name_type = data[pos]
+        start, pos = _vector(data, pos + 1, end, 2)
         if name_type == 0:
-            raw = name.take(name.remaining())
-            text = raw.decode("ascii", "backslashreplace").lower().rstrip(".")
+            text = data[start:pos].decode("ascii", "backslashreplace").lower().rstrip(".")
             return text or None
     return None
 
 
-def _alpn(body: _Reader) -> tuple[str, ...]:
-    protocols = body.vector(2)
+def _alpn(data: bytes, pos: int, end: int) -> tuple[str, ...]:
+    pos, end = _vector(data, pos, end, 2)
     out: list[str] = []
-    while protocols.remaining():
-        proto = protocols.vector(1)
-        out.append(proto.take(proto.remaining()).decode("ascii", "backslashreplace"))
+    while pos < end:
+        start, pos = _vector(data, pos, end, 1)
+        out.append(data[start:pos].decode("ascii", "backslashreplace"))
     return tuple(out)
 
 
-def _supported_versions(body: _Reader) -> list[int]:
-    versions = body.vector(1)
-    return [versions.uint(2) for _ in range(versions.remaining() // 2)]
+def _supported_versions(data: bytes, pos: int, end: int) -> list[int]:
+    pos, end = _vector(data, pos, end, 1)
+    return [(data[i] << 8) | data[i + 1] for i in range(pos, end - 1, 2)]
 
 
 def _highest_version(offered: list[int]) -> str | None:
