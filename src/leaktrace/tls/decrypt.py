@@ -90,14 +90,14 @@ def hkdf_expand_label(
 def hkdf_expand(secret: bytes, info: bytes, length: int, hash_name: HashName) -> bytes:
     out, block, counter = b"", b"", 1
     while len(out) < length:
-        block = hmac.new(secret, block + info + bytes([counter]), hash_name).digest()
+        block = hmac.digest(secret, block + info + bytes([counter]), hash_name)
         out += block
         counter += 1
     return out[:length]
 
 
 def hkdf_extract(salt: bytes, ikm: bytes, hash_name: HashName = "sha256") -> bytes:
-    return hmac.new(salt, ikm, hash_name).digest()
+    return hmac.digest(salt, ikm, hash_name)
 
 
 def tls13_keys(suite: CipherSuite, secret: bytes, prefix: bytes = b"") -> tuple[bytes, bytes]:
@@ -120,8 +120,8 @@ def prf12(secret: bytes, label: bytes, seed: bytes, length: int, hash_name: Hash
     full_seed = label + seed
     out, a = b"", full_seed
     while len(out) < length:
-        a = hmac.new(secret, a, hash_name).digest()
-        out += hmac.new(secret, a + full_seed, hash_name).digest()
+        a = hmac.digest(secret, a, hash_name)
+        out += hmac.digest(secret, a + full_seed, hash_name)
     return out[:length]
 
 
@@ -187,8 +187,7 @@ class RecordCipher:
 
 def xor_nonce(iv: bytes, seq: int) -> bytes:
     """The per-record (TLS) or per-packet (QUIC) nonce: the IV xored with the number."""
-    padded = seq.to_bytes(len(iv), "big")
-    return bytes(a ^ b for a, b in zip(iv, padded, strict=True))
+    return (int.from_bytes(iv, "big") ^ seq).to_bytes(len(iv), "big")
 
 
 def aead_for(suite: CipherSuite, key: bytes) -> AESGCM | AESCCM | ChaCha20Poly1305:
