@@ -5,6 +5,8 @@
     python -m bench --scale              # adds 1 GB and 5 GB captures, a SYN flood, 3,000
                                          # unfinished uploads (memory) and 50,000 DNS
                                          # lookups of distinct names (against tshark's)
+    python -m bench --keyed              # HTTPS with a key log instead (bench/keyed.py),
+                                         # against tshark with the same key log
     python -m bench --repeat 5           # five rounds instead of three
     python -m bench --scale --scale-repeat 3   # the large captures in three rounds too
     python -m bench --proxy-load         # the live proxy under load instead (bench_proxy_load)
@@ -27,6 +29,7 @@ median run, its record keeps every run. Prints a table and writes
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import shutil
@@ -38,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import keyed
 from bench.gencap import VERSION, generate
 from bench.machine import machine_info
 from bench.measure import Measured, run_measured
@@ -55,6 +59,8 @@ UPLOADS_BASE_MB = 50
 # DNS lookups of distinct names, alone in their capture (a query and an answer each):
 # every datagram a flow of its own, a message of its own and a destination of its own.
 LOOKUPS = 50_000
+# Copies of each of the six keyed TLS flows (bench/keyed.py): 12,000 flows, 45 MB.
+KEYED_COPIES = 2000
 
 
 @dataclass(slots=True)
@@ -104,6 +110,21 @@ def ensure_capture(
             return path, manifest
     print(f"generating {path.name} ...", file=sys.stderr, flush=True)
     return path, generate(path, size_mb, seed, syn_flood, uploads, lookups)
+
+
+def ensure_keyed(copies: int) -> tuple[Path, dict[str, Any]]:
+    """The keyed TLS capture with this many copies, and its key log beside it."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = WORK / f"keyed-tls-x{copies}.pcap"
+    manifest_path = path.with_suffix(".manifest.json")
+    if path.is_file() and manifest_path.is_file() and path.with_suffix(".keys").is_file():
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        if manifest.get("bytes") == path.stat().st_size and manifest.get("version") == (
+            keyed.VERSION
+        ):
+            return path, manifest
+    print(f"generating {path.name} ...", file=sys.stderr, flush=True)
+    return path, keyed.build(path, copies)
 
 
 def warm_page_cache(path: Path) -> None:
@@ -156,15 +177,20 @@ def merge_runs(runs: list[Row]) -> Row:
     )
 
 
-def analyze_command(capture: Path, out: Path, jobs: int) -> list[str]:
+def analyze_command(capture: Path, out: Path, jobs: int, keylog: Path | None = None) -> list[str]:
     """``leaktrace analyze`` with default options, findings as JSONL into ``out``."""
     command = [leaktrace_exe(), "analyze", str(capture), "--format", "jsonl"]
+    command += ["--keylog", str(keylog)] if keylog is not None else []
     return [*command, "--out", str(out), "--quiet", "--jobs", str(jobs)]
+
+
+def keylog_of(capture: Path, manifest: dict[str, Any]) -> Path | None:
+    return capture.with_name(manifest["keylog"]) if manifest.get("keylog") else None
 
 
 def run_leaktrace(capture: Path, manifest: dict[str, Any], jobs: int, out: Path) -> tuple[Row, str]:
     out.unlink(missing_ok=True)
-    measured = run_measured([analyze_command(capture, out, jobs)])
+    measured = run_measured([analyze_command(capture, out, jobs, keylog_of(capture, manifest))])
     found, digest = digest_findings(out)
     row = _row(f"leaktrace analyze --jobs {jobs}", manifest, measured)
     row.found = dict(found)
@@ -179,7 +205,10 @@ def run_side_by_side(capture: Path, manifest: dict[str, Any], copies: int) -> tu
     outs = [WORK / f"{capture.stem}.side{i}.jsonl" for i in range(copies)]
     for out in outs:
         out.unlink(missing_ok=True)
-    measured = run_measured([analyze_command(capture, out, 1) for out in outs], together=True)
+    keylog = keylog_of(capture, manifest)
+    measured = run_measured(
+        [analyze_command(capture, out, 1, keylog) for out in outs], together=True
+    )
     row = _row(f"leaktrace --jobs 1 x{copies} at once", manifest, measured)
     row.capture_mb *= copies
     row.frames *= copies
@@ -202,16 +231,29 @@ def check_planted(planted: dict[str, int], found: Counter[str], measured: Measur
 
 
 def run_tshark(capture: Path, manifest: dict[str, Any], dns: bool = False) -> Row:
-    """tshark's HTTP request fields, or with ``dns`` the names queried, into the regex scan."""
+    """tshark's HTTP request fields, or with ``dns`` the names queried, into the regex scan.
+    With a key log in the manifest, tshark decrypts with it and also gives the HTTP/2
+    header values and the JSON string values of the bodies."""
     tshark = shutil.which("tshark")
     assert tshark is not None
+    keylog = keylog_of(capture, manifest)
+    options: list[str] = []
     if dns:
         tool, shown, lines = "tshark -T fields dns | regex", "dns.flags.response == 0", "queries"
         fields = ["-e", "dns.qry.name"]
+    elif keylog is not None:
+        tool, shown, lines = (
+            "tshark keylog -T fields | regex",
+            "http.request || http2 || json",
+            "lines",
+        )
+        fields = ["-e", "http.host", "-e", "http.request.uri", "-e", "http.file_data"]
+        fields += ["-e", "http2.header.value", "-e", "json.value.string"]
+        options = ["-o", f"tls.keylog_file:{keylog}"]
     else:
         tool, shown, lines = "tshark -T fields | regex", "http.request", "requests"
         fields = ["-e", "http.host", "-e", "http.request.uri", "-e", "http.file_data"]
-    extract = [tshark, "-r", str(capture), "-Y", shown, "-T", "fields", *fields]
+    extract = [tshark, "-r", str(capture), *options, "-Y", shown, "-T", "fields", *fields]
     scan = [sys.executable, "-m", "bench.regex_scan"]
     out = capture.with_suffix(".tshark.json")  # beside the capture, in bench/work for a run
     measured = run_measured([extract, scan], stdout=out, cwd=ROOT)
@@ -305,8 +347,12 @@ def bench_capture(
     repeat: int = 1,
     uploads: int = 0,
     lookups: int = 0,
+    keyed_copies: int = 0,
 ) -> dict[str, Any]:
-    capture, manifest = ensure_capture(size_mb, seed, syn_flood, uploads, lookups)
+    if keyed_copies:
+        capture, manifest = ensure_keyed(keyed_copies)
+    else:
+        capture, manifest = ensure_capture(size_mb, seed, syn_flood, uploads, lookups)
     warm_page_cache(capture)
     use_tshark = peers and not args.skip_tshark and shutil.which("tshark") is not None
     if peers and not args.skip_tshark and not use_tshark:
@@ -351,7 +397,7 @@ def bench_capture(
     side = merge_runs(side_runs) if side_runs else None
     if side is not None and side.check == "PASS" and side_digests != digests[1]:
         side.check = "FAIL: findings differ from --jobs 1"
-    if peers and not args.skip_scapy and not lookups:  # its dissection looks for HTTP
+    if peers and not args.skip_scapy and not lookups and not keyed_copies:  # plain HTTP only
         print("scapy peer (slice) ...", file=sys.stderr, flush=True)
         rows.append(run_scapy(capture, manifest, args.scapy_mb))
     print(
@@ -360,6 +406,7 @@ def bench_capture(
         + (f", {syn_flood} one-packet flows" if syn_flood else "")
         + (f", {uploads} uploads that never finish" if uploads else "")
         + (f", {lookups} DNS lookups" if lookups else "")
+        + (f", TLS opened with the key log {manifest['keylog']}" if keyed_copies else "")
     )
     shown = rows[: len(jobs)] + ([side] if side is not None else []) + rows[len(jobs) :]
     print(table(shown, rows[0]))
@@ -451,6 +498,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale-repeat", type=int, default=1, help="timed runs per tool, 1 GB and 5 GB captures"
     )
+    parser.add_argument(
+        "--keyed",
+        action="store_true",
+        help="HTTPS opened with a key log (bench/keyed.py) instead of the main capture",
+    )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     parser.add_argument(
         "--proxy-load", action="store_true", help="run bench_proxy_load (60 s, 32 clients) instead"
@@ -465,7 +517,13 @@ def main(argv: list[str] | None = None) -> int:
 
     compile_sources()
     machine = machine_info()
-    runs = [bench_capture(args.size_mb, args.seed, args.jobs, args, repeat=args.repeat)]
+    keyed_run = functools.partial(
+        bench_capture, 0, args.seed, args.jobs, args, repeat=args.repeat, keyed_copies=KEYED_COPIES
+    )
+    if args.keyed:
+        runs = [keyed_run()]
+    else:
+        runs = [bench_capture(args.size_mb, args.seed, args.jobs, args, repeat=args.repeat)]
     if args.scale:
         for size in SCALE_SIZES_MB:
             runs.append(
@@ -479,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_capture(UPLOADS_BASE_MB, args.seed, [1], args, peers=False, uploads=UPLOADS)
         )
         runs.append(bench_capture(0, args.seed, [1], args, lookups=LOOKUPS, repeat=args.repeat))
+        if not args.keyed:
+            runs.append(keyed_run())
     machine["load_avg_1m_after"] = machine_info()["load_avg_1m"]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -496,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_save:
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        path = RESULTS / f"{stamp}-{args.size_mb:g}mb{'-scale' if args.scale else ''}.json"
+        name = "keyed" if args.keyed else f"{args.size_mb:g}mb"
+        path = RESULTS / f"{stamp}-{name}{'-scale' if args.scale else ''}.json"
         path.write_text(json.dumps(result, indent=2) + "\n")
         print(f"results: {path.relative_to(ROOT)}")
     failed = [r for run in runs for r in run["rows"] if str(r["check"]).startswith("FAIL")]

@@ -16,10 +16,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.gencap import generate  # noqa: E402
+from bench.keyed import build as build_keyed  # noqa: E402
 from bench.machine import source_commit  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.regex_scan import load_patterns, scan  # noqa: E402
-from bench.run import Row, check_planted, cpu_ratios, merge_runs, run_tshark, table  # noqa: E402
+from bench.run import (  # noqa: E402
+    Row,
+    check_planted,
+    cpu_ratios,
+    merge_runs,
+    run_leaktrace,
+    run_tshark,
+    table,
+)
 
 
 def _alloc(mb: int) -> list[str]:
@@ -140,6 +149,35 @@ def test_dns_lookups_plant_imeis_in_names_that_leaktrace_and_the_dns_peer_find(
         row = run_tshark(lookups, manifest, dns=True)
         assert row.tool == "tshark -T fields dns | regex"
         assert row.found.get("imei") == 30 and row.note.startswith("300 queries")
+
+
+def test_keyed_copies_carry_an_imei_and_an_imsi_per_flow_that_both_tools_open(
+    tmp_path: Path,
+) -> None:
+    capture = tmp_path / "keyed.pcap"
+    manifest = build_keyed(capture, 3)
+    assert manifest["flows"] == 18 and manifest["planted"] == {"imei": 18, "imsi": 18}
+    assert capture.stat().st_size == manifest["bytes"]
+    assert capture.with_suffix(".keys").is_file() and manifest["keylog"] == "keyed.keys"
+    assert build_keyed(tmp_path / "again.pcap", 3)["bytes"] == manifest["bytes"]
+    assert (tmp_path / "again.pcap").read_bytes() == capture.read_bytes()
+    row, _digest = run_leaktrace(capture, manifest, 1, tmp_path / "found.jsonl")
+    assert row.check == "PASS", row.check
+    lines = (tmp_path / "found.jsonl").read_text().splitlines()
+    flows = {json.loads(line)["flow"] for line in lines}
+    assert len(flows) == 18  # every copy is a flow of its own, opened with the key log
+    if shutil.which("tshark") is not None:
+        checked = ["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE"]
+        bad = subprocess.run(
+            ["tshark", "-r", str(capture), *checked, "-Y", "tcp.checksum.status != 1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert bad.stdout == ""  # the new addresses come with checksums made again
+        peer = run_tshark(capture, manifest)
+        assert peer.tool == "tshark keylog -T fields | regex"
+        assert peer.found.get("imei", 0) >= 18 and peer.found.get("imsi", 0) >= 18
 
 
 def test_check_requires_every_planted_identifier() -> None:
