@@ -50,7 +50,8 @@ class Destination:
         self.first_ts = min(self.first_ts, other.first_ts)
         self.messages += other.messages
         self.transports |= other.transports
-        self.types.update(other.types)
+        if other.types:  # a folded host has none: Counter.update costs even when empty
+            self.types.update(other.types)
 
 
 class Summary:

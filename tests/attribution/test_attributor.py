@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leaktrace.attribution import Attributor, SdkMatcher
 from leaktrace.signatures import SignatureSet
@@ -240,3 +242,22 @@ def test_messages_without_a_request_are_answered_by_their_host(
     if host is not None and normal == "is.snssdk.com":
         assert attributor.attribute(tls(host, "sni", sni=host)).sdk is None
         assert attributor.attribute(http(host, "/api/ad/union/sdk/get_ads/")).sdk == "pangle"
+
+
+_FIRST_LABELS = st.sampled_from(["", "a", "example", "com", "shop", "cn", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    host=st.lists(_FIRST_LABELS, min_size=1, max_size=5).map(".".join),
+    declared=st.lists(st.lists(_FIRST_LABELS, min_size=1, max_size=3).map(".".join), max_size=3),
+)
+def test_first_party_is_the_host_or_any_name_it_ends_with(
+    signatures: SignatureSet, host: str, declared: list[str]
+) -> None:
+    """The host itself or any dotted tail of it (empty labels too: hosts come from traffic)
+    is a declared domain."""
+    attributor = Attributor(signatures, declared)
+    labels = host.split(".")
+    tails = {".".join(labels[i:]) for i in range(len(labels))}
+    assert attributor.is_first_party(host) == bool(tails & attributor._first)

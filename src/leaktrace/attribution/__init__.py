@@ -71,10 +71,16 @@ class Attributor:
 
     def is_first_party(self, host: str) -> bool:
         """The host, or any parent domain of it, is a declared first-party domain."""
-        if not self._first:
+        first = self._first
+        if not first:
             return False
-        labels = host.split(".")
-        return any(".".join(labels[i:]) in self._first for i in range(len(labels)))
+        name = host
+        while name not in first:
+            dot = name.find(".")
+            if dot < 0:
+                return False
+            name = name[dot + 1 :]
+        return True
 
     def attribute_target(
         self, host: str | None, target: str | None = None, headers: Sequence[tuple[str, str]] = ()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,9 @@ MIN_RULES = 1000
 _PRIVATE_SECTION = "// ===BEGIN PRIVATE DOMAINS==="
 _UNICODE_DOTS = ("\u3002", "\uff0e", "\uff61")
 _SCHEME_CHARS = frozenset(scheme_chars)
+# A name of ASCII labels and nothing else: no scheme, path, user, port or space to
+# cut off and no trailing dot, so it is its own host part.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 
 
 def normalize_host(host: str) -> str:
@@ -154,6 +158,8 @@ def _decode_label(label: str) -> str:
 def _host_part(value: str) -> str:
     """The host of a URL-like string: what is left after a scheme, a path, user
     information and a port are cut off, the way tldextract reads its input."""
+    if _PLAIN_NAME.fullmatch(value):
+        return value  # what every host name in traffic is, answered at once
     schemeless = value
     slashes = value.find("//")
     if slashes == 0:
