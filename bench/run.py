@@ -3,8 +3,9 @@
     python -m bench                      # 200 MB capture, leaktrace at 1 and 2 jobs, peers
     python -m bench --size-mb 50 --jobs 1 --skip-tshark
     python -m bench --scale              # adds 1 GB and 5 GB captures, a SYN flood, 3,000
-                                         # unfinished uploads (memory) and 50,000 DNS
+                                         # unfinished uploads (memory), 50,000 DNS
                                          # lookups of distinct names (against tshark's)
+                                         # and HTTPS with a key log (as --keyed)
     python -m bench --keyed              # HTTPS with a key log instead (bench/keyed.py),
                                          # against tshark with the same key log
     python -m bench --repeat 5           # five rounds instead of three
@@ -493,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale",
         action="store_true",
-        help="also 1 GB, 5 GB, a SYN flood, unfinished uploads and DNS lookups",
+        help="also 1 GB, 5 GB, a SYN flood, unfinished uploads, DNS lookups and keyed HTTPS",
     )
     parser.add_argument(
         "--scale-repeat", type=int, default=1, help="timed runs per tool, 1 GB and 5 GB captures"
