@@ -335,3 +335,18 @@ def test_offsets_read_what_the_cursor_read(
     cases += [bytes(hello), bytes(hello[:cut])]
     for data in cases:
         assert parse_client_hello(data) == _reference_hello(data)
+
+
+def test_a_hello_read_again_is_answered_from_the_last_read() -> None:
+    """The session and the decryptor of a keyed flow read the same message: the second
+    read is the first's answer, and any other message is read afresh."""
+    first = handshake_of(client_hello_bytes("again.example", ["h2"]))
+    other = handshake_of(client_hello_bytes("other.example"))
+    hello = parse_client_hello(first)
+    assert hello is not None and hello.sni == "again.example"
+    assert parse_client_hello(bytes(bytearray(first))) is hello
+    assert parse_client_hello(bytearray(first)) is hello
+    assert parse_client_hello(other) == TlsHello("other.example", (), "TLS1.3")
+    assert parse_client_hello(first[:-1]) is None  # cut short: another message, read afresh
+    assert parse_client_hello(first + b"\x00") == hello  # bytes after it are ignored
+    assert parse_client_hello(b"") is None and parse_client_hello(b"") is None

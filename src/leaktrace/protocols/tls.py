@@ -119,6 +119,11 @@ class _Short(Exception):
     """Internal: a length field points past the data."""
 
 
+# The last message read and its answer: a flow opened with a key log has its hello
+# read twice, by the session for its name and by the decryptor for its client random.
+_last: tuple[bytes, TlsHello | None] = (b"", None)
+
+
 def parse_client_hello(handshake_body: bytes) -> TlsHello | None:
     """Read SNI, ALPN and the highest offered version from a ClientHello message.
 
@@ -127,10 +132,16 @@ def parse_client_hello(handshake_body: bytes) -> TlsHello | None:
     records or from QUIC CRYPTO frames; bytes after the message are ignored.
     Returns None when the message is not a ClientHello or a length is wrong.
     """
+    global _last
+    message, answer = _last
+    if message and handshake_body == message:
+        return answer  # a TlsHello is immutable: the same answer can be shared
     try:
-        return _parse(handshake_body)
+        answer = _parse(handshake_body)
     except _Short:
-        return None
+        answer = None
+    _last = (bytes(handshake_body), answer)
+    return answer
 
 
 def _parse(data: bytes) -> TlsHello | None:
