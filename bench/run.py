@@ -8,6 +8,7 @@
                                          # and HTTPS with a key log (as --keyed)
     python -m bench --keyed              # HTTPS with a key log instead (bench/keyed.py),
                                          # against tshark with the same key log
+    python -m bench --keyed --keyed-copies 200   # 1,200 keyed flows instead of 12,000
     python -m bench --repeat 5           # five rounds instead of three
     python -m bench --scale --scale-repeat 3   # the large captures in three rounds too
     python -m bench --proxy-load         # the live proxy under load instead (bench_proxy_load)
@@ -504,6 +505,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="HTTPS opened with a key log (bench/keyed.py) instead of the main capture",
     )
+    parser.add_argument(
+        "--keyed-copies",
+        type=int,
+        default=KEYED_COPIES,
+        help="copies of each of the six keyed flows (default %(default)s: 12,000 flows)",
+    )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     parser.add_argument(
         "--proxy-load", action="store_true", help="run bench_proxy_load (60 s, 32 clients) instead"
@@ -511,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.scale_repeat < 1:
         parser.error("--repeat and --scale-repeat must be at least 1")
+    if not 1 <= args.keyed_copies <= 65536:
+        parser.error("--keyed-copies must be between 1 and 65536 (one client address each)")
     if args.proxy_load:
         from bench.bench_proxy_load import main as proxy_load
 
@@ -519,7 +528,13 @@ def main(argv: list[str] | None = None) -> int:
     compile_sources()
     machine = machine_info()
     keyed_run = functools.partial(
-        bench_capture, 0, args.seed, args.jobs, args, repeat=args.repeat, keyed_copies=KEYED_COPIES
+        bench_capture,
+        0,
+        args.seed,
+        args.jobs,
+        args,
+        repeat=args.repeat,
+        keyed_copies=args.keyed_copies,
     )
     if args.keyed:
         runs = [keyed_run()]

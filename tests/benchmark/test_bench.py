@@ -180,6 +180,22 @@ def test_keyed_copies_carry_an_imei_and_an_imsi_per_flow_that_both_tools_open(
         assert peer.found.get("imei", 0) >= 18 and peer.found.get("imsi", 0) >= 18
 
 
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed (make tools)")
+def test_one_command_keyed_run() -> None:
+    command = [sys.executable, "-m", "bench", "--keyed", "--keyed-copies", "30", "--jobs", "1"]
+    command += ["--no-save", "--repeat", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    (head,) = [line for line in lines if line.startswith("keyed-tls-x30.pcap: ")]
+    assert "180 flows, planted {'imei': 180, 'imsi': 180}" in head
+    assert "key log keyed-tls-x30.keys" in head
+    (mine,) = [line for line in lines if line.startswith("leaktrace analyze --jobs 1")]
+    (peer,) = [line for line in lines if line.startswith("tshark keylog -T fields | regex")]
+    assert mine.endswith("PASS") and peer.rstrip().endswith("x")  # a ratio against tshark
+    assert not [line for line in lines if line.startswith("scapy")]  # it cannot decrypt
+
+
 def test_check_requires_every_planted_identifier() -> None:
     measured = run_measured([[sys.executable, "-c", "pass"]])
     planted = {"imei": 3, "phone": 1}
