@@ -286,6 +286,21 @@ def test_max_flows_bound_with_ten_thousand_one_packet_flows() -> None:
             assert id(e.flow) not in seen_closed
 
 
+def test_a_flow_makes_its_community_id_when_first_asked() -> None:
+    """A SYN flood's flows are opened and closed without one (hashing a million
+    5-tuples, and churning the id memo, for nothing); a flow asked for it gets the
+    same id as ever, computed once."""
+    run = Run(FlowTable(max_flows=2))
+    for port in (40001, 40002, 40003):
+        run.feed(tcp(C, port, S, 443, SYN, seq=1))
+    run.end()
+    closed = [e.flow for e in run.events if isinstance(e, FlowClosed)]
+    assert len(closed) == 3 and all(flow._cid is None for flow in closed)
+    flow = closed[0]
+    assert flow.community_id == community_id(C, 40001, S, 443, 6)
+    assert flow._cid == flow.community_id and flow.community_id is flow.community_id
+
+
 def test_eviction_prefers_least_recently_used() -> None:
     run = Run(FlowTable(max_flows=3))
     for port in (1, 2, 3):

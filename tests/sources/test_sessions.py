@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leaktrace.flowid import community_id
 from leaktrace.sources.dnsmap import DnsMap
 from leaktrace.sources.flows import FlowData, FlowState
 from leaktrace.sources.sessions import FlowSession, strip_port
@@ -19,8 +18,7 @@ from leaktrace.types import FlowKey, Message, MessageKind
 
 def flow(resp_h: str = "10.0.0.9", resp_p: int = 80, proto: int = 6) -> FlowState:
     key = FlowKey("192.168.1.5", 40000, resp_h, resp_p, proto)
-    cid = community_id(key.orig_h, key.orig_p, key.resp_h, key.resp_p, proto)
-    return FlowState(key=key, community_id=cid, first_ts=1.0, last_ts=1.0)
+    return FlowState(key=key, first_ts=1.0, last_ts=1.0)
 
 
 def feed(session: FlowSession, *chunks: bytes, is_orig: bool = True) -> list[object]:

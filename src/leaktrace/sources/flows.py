@@ -59,7 +59,6 @@ class FlowState:
     """
 
     key: FlowKey
-    community_id: str
     first_ts: float
     last_ts: float
     want_resp: bool = False
@@ -80,6 +79,18 @@ class FlowState:
     _last_frame: int = field(default=0, repr=False)
     _seen: int = field(default=0, repr=False)  # table packet count at the last packet
     _mark: int = field(default=0, repr=False)  # table packet count when last queued for LRU
+    _cid: str | None = field(default=None, repr=False)
+
+    @property
+    def community_id(self) -> str:
+        """The flow's Community ID, made when first asked for: a flow that never
+        carries data (a SYN flood's), or another worker's DNS lookup, never needs one."""
+        cid = self._cid
+        if cid is None:
+            key = self.key
+            cid = community_id(key.orig_h, key.orig_p, key.resp_h, key.resp_p, key.proto)
+            self._cid = cid
+        return cid
 
     @property
     def held_bytes(self) -> int:
@@ -435,8 +446,7 @@ class FlowTable:
             key = FlowKey(pkt.dst, pkt.dport, pkt.src, pkt.sport, pkt.proto)
         while len(self._flows) >= self.max_flows:
             self._evict_one(events)
-        cid = community_id(key.orig_h, key.orig_p, key.resp_h, key.resp_p, key.proto)
-        flow = FlowState(key, cid, ts, ts, self.want_resp)
+        flow = FlowState(key, ts, ts, self.want_resp)
         reverse = (pkt.dst, pkt.dport, pkt.src, pkt.sport, pkt.proto)
         flow._tuples = (tup, reverse)
         if pkt.proto == _TCP and "." in key.orig_h and "." in key.resp_h:
