@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from capbuild import ether, tcp4, write_pcap
+from capbuild import ether, tcp4, udp4, write_pcap
 
 import leaktrace.sources.capture as capture
 from leaktrace.sources import skim
 from leaktrace.sources.capture import CaptureSource
+from leaktrace.sources.packets import Packet
 from leaktrace.types import Message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,3 +142,49 @@ def test_flows_that_never_carried_data_count_as_flows_and_nothing_else(tmp_path:
         list(part)
     assert sum(p.coverage.flows for p in parts) == 7
     assert sum(p.coverage.flows_decoded for p in parts) == 1
+
+
+def test_another_workers_lookups_teach_their_names_without_entering_the_flow_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every worker learns every answer's names (they may name its flows), but only its
+    own lookups' datagrams reach its flow table; a lookup between two server ports,
+    whose client only the table can tell, still goes through it everywhere."""
+    from scapy.layers.dns import DNS, DNSQR, DNSRR
+
+    frames = []
+    lookups = [(f"10.0.0.{2 + i % 3}", 30000 + i, f"n{i}.example.net") for i in range(40)]
+    lookups.append(("10.0.0.9", 123, "server.example.net"))  # both ports below 1024
+    for i, (client, port, name) in enumerate(lookups):
+        query = bytes(DNS(id=i, qd=DNSQR(qname=name)))
+        answer = bytes(
+            DNS(id=i, qr=1, qd=DNSQR(qname=name), an=DNSRR(rrname=name, rdata=f"93.184.1.{i}"))
+        )
+        frames.append(ether(udp4(src=client, dst="10.0.0.53", sport=port, payload=query)))
+        frames.append(ether(udp4("10.0.0.53", client, 53, port, payload=answer)))
+    path = tmp_path / "lookups.pcap"
+    write_pcap(path, [(1_700_000_000 + i, 0, f) for i, f in enumerate(frames)])
+
+    fed: list[tuple[int, int]] = []
+    real_feed = capture.FlowTable.feed
+
+    def counting(self: capture.FlowTable, pkt: Packet, ts: float, frame: int) -> object:
+        fed.append((pkt.sport, pkt.dport))
+        return real_feed(self, pkt, ts, frame)
+
+    monkeypatch.setattr(capture.FlowTable, "feed", counting)
+    whole = CaptureSource(path)
+    asked = [m.host for m in whole if isinstance(m, Message)]
+    assert len(asked) == 41 and len(fed) == 82
+    names = dict(whole.dns_map._names)
+    assert names["93.184.1.7"] == "n7.example.net" and len(names) == 41
+    owned, foreign_fed = [], 0
+    for index in range(2):
+        fed.clear()
+        part = CaptureSource(path, partition=(index, 2))
+        owned += [m.host for m in part if isinstance(m, Message)]
+        assert dict(part.dns_map._names) == names
+        assert (123, 53) in fed and (53, 123) in fed
+        foreign_fed += len(fed) - 2 * part.coverage.flows  # datagrams of others' lookups
+    assert sorted(owned) == sorted(asked)
+    assert foreign_fed == 2  # the server-port lookup, in the worker that does not own it

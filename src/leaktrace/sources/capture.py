@@ -14,11 +14,20 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from leaktrace.protocols.dns import parse_dns
+from leaktrace.protocols.sniff import sniff_stream
 from leaktrace.sources import skim
 from leaktrace.sources.dnsmap import DnsMap
-from leaktrace.sources.flows import FlowClosed, FlowData, FlowEvent, FlowState, FlowTable
+from leaktrace.sources.flows import (
+    FlowClosed,
+    FlowData,
+    FlowEvent,
+    FlowState,
+    FlowTable,
+    is_server_port,
+)
 from leaktrace.sources.fragments import FragmentReassembler
-from leaktrace.sources.packets import decode_frame
+from leaktrace.sources.packets import Packet, decode_frame
 from leaktrace.sources.pcap import CaptureError, CaptureReader
 from leaktrace.sources.sessions import FlowSession
 from leaktrace.tls.keylog import KeyLog
@@ -258,6 +267,8 @@ class CaptureSource:
             pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)
             if pkt is None:
                 continue
+            if owners is not None and pkt.proto == _UDP and self._foreign_lookup(pkt, owners):
+                continue
             if (
                 owner is _UNKNOWN
                 and owners is not None
@@ -356,6 +367,32 @@ class CaptureSource:
             event.flow.context = None
         else:
             yield event
+
+    def _foreign_lookup(self, pkt: Packet, owners: _Owners) -> bool:
+        """Whether ``pkt`` is a datagram of another worker's DNS lookup (a client port
+        to port 53), read here without a flow in the table: its query teaches nothing,
+        and an answer only the names it gives addresses, which may name this worker's
+        flows. Every worker reads every other's lookups, so their cost is overhead.
+
+        A lookup between two server ports (whose client the flow table would tell
+        by which packet came first) goes through the table as before."""
+        if pkt.sport == DNS_PORT:
+            client_port = pkt.dport
+        elif pkt.dport == DNS_PORT:
+            client_port = pkt.sport
+        else:
+            return False
+        if is_server_port(client_port) or owners.owns_flow(
+            pkt.src, pkt.sport, pkt.dst, pkt.dport, _UDP
+        ):
+            return False
+        if pkt.sport == DNS_PORT:  # the server's datagram: read as its session would
+            data = bytes(pkt.payload)
+            if sniff_stream(data, _UDP, client_port, DNS_PORT) == "dns":
+                answer = parse_dns(data)
+                if answer is not None and answer.is_response:
+                    self.dns_map.learn_from(answer)
+        return True
 
     def _session(self, flow: FlowState, origin: str) -> FlowSession:
         session = flow.context

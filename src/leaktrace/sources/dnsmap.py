@@ -7,6 +7,12 @@ named by the lookup that preceded it, which is how the app itself found it.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from leaktrace.protocols.dns import DnsPacket
+
+_ADDRESS_TYPES = (1, 28)  # A, AAAA
 
 
 class DnsMap:
@@ -23,6 +29,14 @@ class DnsMap:
         names[address] = name
         if len(names) > self._max:
             names.popitem(last=False)
+
+    def learn_from(self, response: DnsPacket) -> None:
+        """The addresses a response's A and AAAA answers give, each named by the
+        question asked (the name the app looked up, not a CNAME's target)."""
+        asked = response.questions[0].qname if response.questions else None
+        for rec in response.answers:
+            if rec.rtype in _ADDRESS_TYPES:
+                self.learn(rec.value, asked or rec.name)
 
     def name_of(self, address: str) -> str | None:
         return self._names.get(address)

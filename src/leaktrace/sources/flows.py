@@ -137,7 +137,8 @@ def _raw_key(src: str, sport: int, dst: str, dport: int) -> bytes | None:
 _PORTS = struct.Struct("!HH")
 
 
-def _is_server_port(port: int) -> bool:
+def is_server_port(port: int) -> bool:
+    """A port servers listen on: below 1024, or a known service port above."""
     return port < 1024 or port in SERVER_PORTS
 
 
@@ -145,8 +146,8 @@ def _sender_is_orig(pkt: Packet) -> bool:
     """Guess whether the sender of the first packet seen is the client."""
     if pkt.proto == _TCP and pkt.flags & _SYN:
         return not pkt.flags & _ACK
-    src_server = _is_server_port(pkt.sport)
-    dst_server = _is_server_port(pkt.dport)
+    src_server = is_server_port(pkt.sport)
+    dst_server = is_server_port(pkt.dport)
     if src_server != dst_server:
         return dst_server
     return True

@@ -315,10 +315,7 @@ class FlowSession:
             yield Diagnostic("dns_malformed", f"{len(data)} bytes", ts, self.flow.community_id)
             return
         if packet.is_response:
-            asked = packet.questions[0].qname if packet.questions else None
-            for rec in packet.answers:
-                if rec.rtype in (1, 28):  # A, AAAA
-                    self.dns_map.learn(rec.value, asked or rec.name)
+            self.dns_map.learn_from(packet)
             return
         for question in packet.questions:
             named: tuple[str | None, HostBasis] = (question.qname, "qname")
