@@ -84,7 +84,7 @@ class FlowState:
     @property
     def community_id(self) -> str:
         """The flow's Community ID, made when first asked for: a flow that never
-        carries data (a SYN flood's), or another worker's DNS lookup, never needs one."""
+        carries data (a SYN flood's) never needs one."""
         cid = self._cid
         if cid is None:
             key = self.key
