@@ -36,6 +36,8 @@ CAPTURES = (
 CLIENT = bytes([127, 0, 0, 1])  # the client's address in every committed capture
 VERSION = 1  # bumped when the output changes, so captures made before are remade
 GAP_S = 0.02  # between the start of one copy of a flow and the next
+MAX_COPIES = 1 << 16
+WHY_MAX = "one client address each, 10.x.y.2"
 
 
 def _checksum(data: bytes) -> int:
@@ -121,8 +123,8 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--copies", type=int, default=2000, help="copies of each of the six flows")
     args = parser.parse_args()
-    if not 1 <= args.copies <= 65536:
-        parser.error("--copies must be between 1 and 65536 (one client address each)")
+    if not 1 <= args.copies <= MAX_COPIES:
+        parser.error(f"--copies must be between 1 and {MAX_COPIES} ({WHY_MAX})")
     print(json.dumps(build(args.out, args.copies)))
     return 0
 

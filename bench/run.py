@@ -105,11 +105,9 @@ def ensure_capture(
     name += f"-up{uploads}" if uploads else ""
     name += f"-dns{lookups}" if lookups else ""
     path = WORK / f"{name}.pcap"
-    manifest_path = path.with_suffix(".manifest.json")
-    if path.is_file() and manifest_path.is_file():
-        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        if manifest.get("bytes") == path.stat().st_size and manifest.get("version") == VERSION:
-            return path, manifest
+    manifest = reusable_manifest(path, VERSION)
+    if manifest is not None:
+        return path, manifest
     print(f"generating {path.name} ...", file=sys.stderr, flush=True)
     return path, generate(path, size_mb, seed, syn_flood, uploads, lookups)
 
@@ -118,15 +116,22 @@ def ensure_keyed(copies: int) -> tuple[Path, dict[str, Any]]:
     """The keyed TLS capture with this many copies, and its key log beside it."""
     WORK.mkdir(parents=True, exist_ok=True)
     path = WORK / f"keyed-tls-x{copies}.pcap"
-    manifest_path = path.with_suffix(".manifest.json")
-    if path.is_file() and manifest_path.is_file() and path.with_suffix(".keys").is_file():
-        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        if manifest.get("bytes") == path.stat().st_size and manifest.get("version") == (
-            keyed.VERSION
-        ):
-            return path, manifest
+    manifest = reusable_manifest(path, keyed.VERSION)
+    if manifest is not None and path.with_suffix(".keys").is_file():
+        return path, manifest
     print(f"generating {path.name} ...", file=sys.stderr, flush=True)
     return path, keyed.build(path, copies)
+
+
+def reusable_manifest(path: Path, version: int) -> dict[str, Any] | None:
+    """The manifest of a capture made before by the same generator version, if the
+    capture is still whole; None when it must be made (again)."""
+    manifest_path = path.with_suffix(".manifest.json")
+    if not (path.is_file() and manifest_path.is_file()):
+        return None
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    whole = manifest.get("bytes") == path.stat().st_size and manifest.get("version") == version
+    return manifest if whole else None
 
 
 def warm_page_cache(path: Path) -> None:
@@ -518,8 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.scale_repeat < 1:
         parser.error("--repeat and --scale-repeat must be at least 1")
-    if not 1 <= args.keyed_copies <= 65536:
-        parser.error("--keyed-copies must be between 1 and 65536 (one client address each)")
+    if not 1 <= args.keyed_copies <= keyed.MAX_COPIES:
+        parser.error(f"--keyed-copies must be between 1 and {keyed.MAX_COPIES} ({keyed.WHY_MAX})")
     if args.proxy_load:
         from bench.bench_proxy_load import main as proxy_load
 
