@@ -523,3 +523,112 @@ def test_held_bytes_are_everything_fed_until_the_request_is_out(body: bytes, ste
         out += parser.feed(wire[end - step : end])
         assert parser.held_bytes == (0 if out else min(end, len(wire)))
     assert [r.body for r in out] == [body] and parser.held_bytes == 0
+
+
+class _StepByStep(RequestParser):
+    """The parser without its one-pass read of a whole head: the reference for it."""
+
+    def _take_whole_head(self) -> bool:
+        return False
+
+
+_REQUEST_LINES = [
+    b"GET / HTTP/1.1\r\n",
+    b"POST /a?x=1 HTTP/1.0\r\n",
+    b"PRI * HTTP/2.0\r\n",
+    b"CONNECT a:443 HTTP/1.1\r\n",
+]
+_HEAD_LINES = [
+    b"Host: a.example\r\n",
+    b"Content-Length: 3\r\n",
+    b"Content-Length: 40\r\n",
+    b"content-length: 003\r\n",
+    b"Content-Length: 3, 3\r\n",
+    b"Content-Length: x\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"Expect: 100-continue\r\n",
+    b"Upgrade: h2c\r\n",
+    b"X-Long: " + b"y" * 40 + b"\r\n",
+    *_ODD_HEADER_LINES,
+]
+_heads = st.builds(
+    lambda line, lines: line + b"".join(lines) + b"\r\n",
+    st.sampled_from(_REQUEST_LINES),
+    st.lists(st.sampled_from(_HEAD_LINES), max_size=5),
+)
+_whole_head_parts = st.lists(
+    st.one_of(
+        _heads,
+        st.sampled_from(
+            [
+                *_REQUEST_LINES,
+                *_HEAD_LINES,
+                b"\r\n",
+                b"\n",
+                b"abc",
+                b"0123456789" * 2,
+                b"3\r\nabc\r\n0\r\n\r\n",
+            ]
+        ),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_whole_head_parts, st.integers(16, 300), st.integers(0, 50), st.data())
+def test_a_whole_head_reads_as_step_by_step(
+    parts: list[bytes], header_limit: int, max_body: int, data: st.DataObject
+) -> None:
+    """Requests, diagnostics (with their offsets) and held bytes are those of the steps,
+    at any header and body limit and however the stream is cut."""
+    stream = b"".join(parts)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    limits = {"max_header_bytes": header_limit, "max_body": max_body, "max_headers": 4}
+    fast, steps = RequestParser(**limits), _StepByStep(**limits)
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        assert fast.feed(stream[a:b]) == steps.feed(stream[a:b])
+        assert fast.held_bytes == steps.held_bytes
+        assert (fast.upgraded, fast.leftover) == (steps.upgraded, steps.leftover)
+    assert fast.close() == steps.close()
+    assert fast.diagnostics == steps.diagnostics
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 003\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nContent-Length: 3 \x0c\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\n\rOdd: start\r\nContent-Length: 1\r\n\r\na",
+        b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc",
+        b"GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nHost: b\r\n\r\n",
+        b"GET /\nx HTTP/1.1\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\r\nHost: b\r\n\r\n",
+        b"PRI * HTTP/2.0\r\nHost: a\r\n\r\nSM\r\n\r\n",
+        b"GET / HTTP/2.0\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    ],
+)
+def test_a_whole_head_reads_as_step_by_step_on_edge_cases(stream: bytes) -> None:
+    fast, steps = RequestParser(max_body=8), _StepByStep(max_body=8)
+    assert parse_all(stream, fast) == parse_all(stream, steps)
+    assert fast.diagnostics == steps.diagnostics
+
+
+def test_a_whole_head_is_read_in_one_pass() -> None:
+    """The common request (and one whose body is still to come) takes the one-pass read."""
+    taken: list[bool] = []
+
+    class Counting(RequestParser):
+        def _take_whole_head(self) -> bool:
+            taken.append(super()._take_whole_head())
+            return taken[-1]
+
+    parser = Counting()
+    head = b"POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n"
+    (first,) = parser.feed(head + b"abcd" + head + b"ab")
+    assert first.body == b"abcd" and taken == [True, True]
+    (second,) = parser.feed(b"cd")
+    assert second == first and taken == [True, True, False]  # the last: nothing left
