@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leaktrace.protocols.http1 import RequestParser
+from leaktrace.protocols.http1 import RequestParser, _header_fields
 from leaktrace.types import HttpRequest
 
 
@@ -632,3 +634,36 @@ def test_a_whole_head_is_read_in_one_pass() -> None:
     assert first.body == b"abcd" and taken == [True, True]
     (second,) = parser.feed(b"cd")
     assert second == first and taken == [True, True, False]  # the last: nothing left
+
+
+# What a plain header line is, as one regex: the reference for ``_header_fields``.
+_PLAIN_HEADER_LINE = re.compile(
+    r"^([^ \t\r\n:](?:[^:\r\n]*[^ \t:\r\n])?)[ \t]*:"  # the name, up to its first colon
+    r"[ \t]*((?:[^\r\n]*[^ \t\r\n])?)[ \t]*(?:\r\n|\Z)",  # the value, without the blanks around
+    re.MULTILINE,
+)
+
+
+def _reference_fields(text: str, room: int) -> list[tuple[str, str]] | None:
+    lines = text.count("\n") + 1
+    if lines > room or text.count("\r\n") != lines - 1:
+        return None
+    fields = _PLAIN_HEADER_LINE.findall(text)
+    return fields if len(fields) == lines else None
+
+
+_header_text = st.lists(
+    st.one_of(
+        st.sampled_from([line.decode("latin-1") for line in _ODD_HEADER_LINES]),
+        st.text(alphabet=" \t:\r\nAb\x0b\xe9", max_size=12),
+        st.builds("{}: {}\r\n".format, _token, _value),
+    ),
+    min_size=1,
+    max_size=6,
+).map(lambda lines: "".join(lines).removesuffix("\r\n"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_header_text, st.integers(0, 7))
+def test_header_fields_are_what_the_plain_line_regex_reads(text: str, room: int) -> None:
+    assert _header_fields(text, room) == _reference_fields(text, room)

@@ -27,15 +27,6 @@ from leaktrace.types import Diagnostic, HttpRequest
 _REQUEST_LINE: Final = re.compile(rb"([A-Z][A-Z0-9_-]{0,31}) +([^\s]{1,65536}) +HTTP/(\d)\.(\d) *")
 _CHUNK_SIZE: Final = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,64})[ \t]*(?:;.*)?")
 _DIGITS: Final = re.compile(r"[0-9]{1,32}")
-# One well-formed header line of a block decoded as latin-1: a name that does
-# not start with white space, its first colon, the value without the spaces
-# and tabs around it. A line it does not match takes the line by line path.
-_HEADER_FIELD: Final = re.compile(
-    r"^([^ \t\r\n:](?:[^:\r\n]*[^ \t:\r\n])?)[ \t]*:"  # the name, up to its first colon
-    r"[ \t]*((?:[^\r\n]*[^ \t\r\n])?)[ \t]*(?:\r\n|\Z)",  # the value, greedy (lazy tries each end)
-    re.MULTILINE,
-)
-
 # Longest chunk-size line (with extensions) accepted before the framing is
 # declared broken.
 _MAX_CHUNK_LINE: Final = 4096
@@ -58,6 +49,29 @@ def _preview(line: bytes) -> str:
     """
     text = line[:40].decode("latin-1").encode("unicode_escape").decode("ascii")
     return _HEX_DIGIT.sub("*", text)
+
+
+def _header_fields(text: str, room: int) -> list[tuple[str, str]] | None:
+    """The (name, value) of each line of a header block decoded as latin-1, when it has
+    at most ``room`` lines, each ended by CRLF (no bare CR or LF), all of the plain form:
+    a name that does not start with a space or tab, its first colon, then the value.
+    Names lose the spaces and tabs before the colon, values those around them.
+
+    None for anything else: the line by line path reads (and reports) dropped,
+    folded, nameless and odd lines. Split and partition, not a regex over the
+    block: that took three times as long on a request's five headers."""
+    lines = text.split("\r\n")
+    ends = len(lines) - 1
+    if ends >= room or text.count("\r") != ends or text.count("\n") != ends:
+        return None
+    fields: list[tuple[str, str]] = []
+    for line in lines:
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not colon or not name or name[0] in " \t":
+            return None
+        fields.append((name, value.strip(" \t")))
+    return fields
 
 
 class _State(Enum):
@@ -283,7 +297,7 @@ class RequestParser:
         False, having read nothing, for anything else (which the steps then read).
 
         Step by step, this request takes four trips through the state machine and a
-        copy of its request line; here it is one regex match and one header scan."""
+        copy of its request line; here it is one regex match and one split of the block."""
         buf = self._buf
         pos = self._pos
         end = buf.find(b"\r\n\r\n", pos, pos + self.max_header_bytes + 1)
@@ -293,13 +307,8 @@ class RequestParser:
         match = _REQUEST_LINE.fullmatch(buf, pos, line_end)  # None then, and for a blank line
         if match is None or match.group(3) != b"1":
             return False
-        # A first header line that starts with CR or LF fails the counts or the match.
-        text = buf[line_end + 2 : end].decode("latin-1")
-        lines = text.count("\n") + 1
-        if lines > self.max_headers or text.count("\r\n") != lines - 1:
-            return False
-        fields = _HEADER_FIELD.findall(text)
-        if len(fields) != lines:
+        fields = _header_fields(buf[line_end + 2 : end].decode("latin-1"), self.max_headers)
+        if fields is None:
             return False
         length = -1
         for name, value in fields:
@@ -372,7 +381,7 @@ class RequestParser:
     def _take_header_block(self, limit: int) -> bool:
         """Read every header line at once when the whole block is buffered, all in CRLF
         lines of the plain ``name: value`` form and within ``limit`` and ``max_headers``:
-        the same result as line by line, for the common case, in one regex pass.
+        the same result as line by line, for the common case, in one pass.
         False, having read nothing, otherwise."""
         buf = self._buf
         pos = self._pos
@@ -381,13 +390,11 @@ class RequestParser:
         end = buf.find(b"\r\n\r\n", pos, pos + limit + 1)
         if end < 0:
             return False  # not all there yet, or over the limit
-        text = buf[pos:end].decode("latin-1")
-        lines = text.count("\n") + 1
-        if lines > self.max_headers - len(self._headers) or text.count("\r\n") != lines - 1:
-            return False  # dropped lines, or a bare LF: the line by line path reports those
-        fields = _HEADER_FIELD.findall(text)
-        if len(fields) != lines:
-            return False  # a folded, nameless or odd line: the line by line path handles it
+        fields = _header_fields(
+            buf[pos:end].decode("latin-1"), self.max_headers - len(self._headers)
+        )
+        if fields is None:
+            return False  # the line by line path reads (and reports) those
         self._headers += fields
         taken = end + 4 - pos
         self._pos += taken
