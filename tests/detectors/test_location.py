@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from leaktrace.detectors import DetectorSet
 from leaktrace.detectors.geo import (
@@ -13,7 +15,7 @@ from leaktrace.detectors.geo import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from leaktrace.detectors.location import MAX_NUMBERS, axis_of, parent_of
+from leaktrace.detectors.location import MAX_NUMBERS, LocationDetector, axis_of, parent_of
 from leaktrace.profile import parse_device
 from leaktrace.signatures import SignatureSet
 from leaktrace.types import Detection, Field
@@ -227,3 +229,79 @@ def test_axis_of(key: str | None, axis: str | None) -> None:
 )
 def test_parent_of(where: str, key: str | None, parent: str) -> None:
     assert parent_of(where, key) == parent
+
+
+# ------------------------------------------------------------- what a field gives
+
+_KEYS = [None, "lat", "lng", "latitude", "x", "gpsLon", "loc", "user-agent", "v"]
+_VALUES = [
+    b"39.908722",
+    b"116.397499",
+    b"-33.8688",
+    b"39.908722,116.397499",
+    b"[116.397499, 39.908722]",
+    b"okhttp/4.12.0",
+    b"Chrome/120.0.6099.43",
+    b"lat=39.908722&lng=116.397499",
+    b'{"la":39.9087,"lo":116.3975}',
+    b"score 0.123 0.456",
+    b"12.34",
+    b"1.2.3",
+    b";".join(b"1.234,5.678" for _ in range(MAX_NUMBERS + 1)),
+]
+_fields = st.lists(
+    st.builds(
+        Field,
+        st.sampled_from(["json:$.lat", "json:$.lng", "json:$.a.lat", "header:user-agent", "body"]),
+        st.one_of(st.sampled_from(_VALUES), st.binary(max_size=24)),
+        st.sampled_from(_KEYS),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_fields, st.booleans())
+def test_fields_that_give_nothing_can_be_left_out(fields: list[Field], device: bool) -> None:
+    """Leaving out the fields that ``contributes`` turns down changes nothing: not the
+    detections, not the diagnostics, with or without a device fix."""
+    fix = parse_device({"location": {"lat": FIX[0], "lng": FIX[1], "radius_m": 50}})
+    detector = LocationDetector(None, fix.location if device else None)
+    everything = [True] * len(fields)
+    giving = [detector.contributes(field) for field in fields]
+    assert list(detector.detect(fields, giving)) == list(detector.detect(fields, everything))
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "gives"),
+    [
+        (b"okhttp/4.12.0", "user-agent", False),
+        (b"39.908722", "v", False),  # a number under a key that names no axis
+        (b"39.908722", "lat", True),
+        (b"39.908722,116.397499", "v", True),
+        (b"a 39.908722;116.397499 b", None, True),
+        (b"lat=39.908722", None, False),  # a labelled latitude alone pairs with nothing
+    ],
+)
+def test_what_a_field_gives(value: bytes, key: str | None, gives: bool) -> None:
+    assert LocationDetector(None, None).contributes(Field("f", value, key)) is gives
+
+
+def test_a_version_string_does_not_bring_its_message_to_the_location_detector(
+    without_device: DetectorSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    location = without_device._location
+    real = location.detect
+
+    def detect(fields: list[Field], triggered: list[bool]) -> object:
+        seen.append(len(fields))
+        return real(fields, triggered)
+
+    monkeypatch.setattr(location, "detect", detect)
+    agent = Field("header:user-agent", b"okhttp/4.12.0", key="user-agent")
+    for _ in range(2):  # the second time from the memo
+        assert without_device.detect([agent, Field("query:seq", b"1", key="seq")]) == []
+    assert seen == []
+    assert len(locations(without_device, [agent, *pair_fields(*FIX)])) == 1
+    assert seen == [3]

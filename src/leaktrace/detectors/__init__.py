@@ -94,6 +94,8 @@ class DetectorSet:
                 mark = len(found)
                 before = len(diagnostics)
                 location = self._detect(field, found, diagnostics)
+                if location:  # remembered with the value: ask once whether it gives anything
+                    location = self._location.contributes(field)
                 if len(diagnostics) == before:  # diagnostics name the field: not reusable
                     if len(memo) >= MEMO_MAX_ENTRIES:
                         memo.clear()

@@ -148,28 +148,44 @@ class LocationDetector:
         for index, field in enumerate(fields):
             if not triggered[index]:
                 continue
-            value = field.value
-            whole = _WHOLE_NUM.fullmatch(value)
-            if whole is not None:
-                axis = axis_of(field.key)
-                if axis is not None:
-                    single = _Single(index, field, axis, _number(whole.group(1)))
-                    singles.setdefault(parent_of(field.where, field.key), []).append(single)
-                continue
-            pair = _WHOLE_PAIR.fullmatch(value)
-            if pair is not None:
-                hint = self._hints.match(field.key)
-                yield Candidate(
-                    _number(pair.group(1)),
-                    _number(pair.group(2)),
-                    field.where,
-                    labelled=False,
-                    evidence=(f"key:{hint}",) if hint else (),
-                )
-                continue
-            yield from self._raw(field)
+            for item in self._of_field(index, field):
+                if isinstance(item, _Single):
+                    singles.setdefault(parent_of(field.where, field.key), []).append(item)
+                else:
+                    yield item
         for group in singles.values():
             yield from self._pair_siblings(group)
+
+    def contributes(self, field: Field) -> bool:
+        """Whether a field gives this detector anything at all: a number under a latitude
+        or longitude key, a pair, or raw text holding either (or too many of them).
+
+        That depends on the field's value and key alone, its place only naming what it
+        gives, so the answer can be remembered with the value. The scanner's trigger
+        also fires on version strings ("okhttp/4.12.0" in every request's User-Agent),
+        which give nothing and need not bring the whole message here."""
+        return next(self._of_field(0, field), None) is not None
+
+    def _of_field(self, index: int, field: Field) -> Iterator[_Single | Candidate | Diagnostic]:
+        value = field.value
+        whole = _WHOLE_NUM.fullmatch(value)
+        if whole is not None:
+            axis = axis_of(field.key)
+            if axis is not None:
+                yield _Single(index, field, axis, _number(whole.group(1)))
+            return
+        pair = _WHOLE_PAIR.fullmatch(value)
+        if pair is not None:
+            hint = self._hints.match(field.key)
+            yield Candidate(
+                _number(pair.group(1)),
+                _number(pair.group(2)),
+                field.where,
+                labelled=False,
+                evidence=(f"key:{hint}",) if hint else (),
+            )
+            return
+        yield from self._raw(field)
 
     def _pair_siblings(self, group: list[_Single]) -> Iterator[Candidate | Diagnostic]:
         lats = [s for s in group if s.axis == "lat"]
