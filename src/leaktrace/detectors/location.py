@@ -112,6 +112,18 @@ class Candidate:
     evidence: tuple[str, ...] = ()  # key hints that name a location
 
 
+def _unlabelled(pair: re.Match[bytes], where: str, hint: str | None) -> Candidate:
+    """Two numbers found side by side (groups 1 and 2), no key naming which is which;
+    ``hint`` is a location key the field or the text near them gives, if any."""
+    return Candidate(
+        _number(pair.group(1)),
+        _number(pair.group(2)),
+        where,
+        labelled=False,
+        evidence=(f"key:{hint}",) if hint else (),
+    )
+
+
 @slot_init
 @dataclass(frozen=True, slots=True)
 class _Single:
@@ -176,14 +188,7 @@ class LocationDetector:
             return
         pair = _WHOLE_PAIR.fullmatch(value)
         if pair is not None:
-            hint = self._hints.match(field.key)
-            yield Candidate(
-                _number(pair.group(1)),
-                _number(pair.group(2)),
-                field.where,
-                labelled=False,
-                evidence=(f"key:{hint}",) if hint else (),
-            )
+            yield _unlabelled(pair, field.where, self._hints.match(field.key))
             return
         yield from self._raw(field)
 
@@ -248,13 +253,8 @@ class LocationDetector:
                 break
             if any(s < m.end() and m.start() < e for s, e in used):
                 continue
-            hint = field_hint or self._hints.match_near(value, m.start())
-            yield Candidate(
-                _number(m.group(1)),
-                _number(m.group(2)),
-                field.where,
-                labelled=False,
-                evidence=(f"key:{hint}",) if hint else (),
+            yield _unlabelled(
+                m, field.where, field_hint or self._hints.match_near(value, m.start())
             )
 
     # ------------------------------------------------------------------ decisions
