@@ -270,3 +270,15 @@ def test_source_commit_names_the_checkout_and_marks_changes(tmp_path: Path) -> N
     assert source_commit(tmp_path) == head
     (tmp_path / "f").write_text("2")
     assert source_commit(tmp_path) == f"{head}+changes"
+
+
+def test_http1_bench_reads_back_every_request_it_parses() -> None:
+    from bench.bench_http1 import REQUEST, parse
+
+    assert parse(3) == 3
+    assert REQUEST.count(b"\r\n\r\n") == 1  # one whole request, body included
+    done = subprocess.run(
+        [sys.executable, "bench/bench_http1.py", "--requests", "50", "--rounds", "2"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "µs a request (best of 2 rounds)" in done.stdout
