@@ -99,6 +99,13 @@ def test_path_rule_on_a_shared_domain(attributor: Attributor) -> None:
     assert attributor.attribute(http("is.snssdk.com", "/service/2/app_log/")).sdk is None
 
 
+@pytest.mark.parametrize("spelled", ["api.shop.example.com.:443", "API.Shop.Example.com. :443"])
+def test_a_host_with_a_dot_and_a_port_is_the_host(attributor: Attributor, spelled: str) -> None:
+    """``Host: name.:443`` (a fully qualified name with its port) names the same
+    destination as ``name``: one summary row, one host in the findings."""
+    assert attributor.attribute(http(spelled)) == attributor.attribute(http("api.shop.example.com"))
+
+
 def test_absolute_form_target(attributor: Attributor) -> None:
     msg = http("is.snssdk.com", "http://is.snssdk.com/api/ad/union/sdk/x")
     assert attributor.attribute(msg).sdk == "pangle"

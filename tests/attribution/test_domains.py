@@ -58,10 +58,48 @@ def test_no_network_and_no_cache_writes(monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.mark.parametrize(
     ("raw", "host"),
-    [("Api.Example.com.", "api.example.com"), ("[::1]:80", "::1"), ("h:80", "h"), ("::1", "::1")],
+    [
+        ("Api.Example.com.", "api.example.com"),
+        ("[::1]:80", "::1"),
+        ("h:80", "h"),
+        ("::1", "::1"),
+        ("Api.Example.com.:443", "api.example.com"),  # the dot before the port goes too
+        ("example.com. :80", "example.com"),
+        ("[[::1]]", "::1"),
+        ("[ ::1 ]:443", "::1"),
+    ],
 )
 def test_normalize_host(raw: str, host: str) -> None:
     assert normalize_host(raw) == host
+
+
+_HOSTISH = st.text(alphabet=st.sampled_from("aZ.:[] \t1İ\u3002"), max_size=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(_HOSTISH, st.text(max_size=12)))
+def test_a_normalised_host_normalises_to_itself(raw: str) -> None:
+    """What the docstring promises holds of every result, so normalising twice (each
+    layer normalises what it is handed) changes nothing; brackets nest without limit."""
+    host = normalize_host(raw)
+    assert normalize_host(host) == host
+    assert host == host.strip() and not host.endswith(".") and not host.startswith("[")
+    assert host.count(":") != 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["[" * 100_000 + "::1" + "]" * 100_000, "[ " * 50_000 + "h", "h" + ". " * 50_000 + ":1"],
+)
+def test_long_runs_of_brackets_spaces_and_dots_take_one_pass(raw: str) -> None:
+    """Each is cut in one strip: taking one bracket, space or dot at a time would copy
+    the rest of the host each time, as long a run as a header allows."""
+    assert normalize_host(raw) in ("::1", "h")
+
+
+def test_whitespace_is_what_strip_strips() -> None:
+    stripped = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+    assert stripped == domains.WHITESPACE
 
 
 def test_is_ip() -> None:

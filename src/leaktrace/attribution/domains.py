@@ -38,13 +38,37 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 
 
 def normalize_host(host: str) -> str:
-    """Lower case, without a trailing dot, IPv6 brackets or a port."""
-    value = host.strip().lower().rstrip(".")
+    """Lower case, without a trailing dot, IPv6 brackets or a port.
+
+    A normalised host normalises to itself, so the layers that each normalise
+    what they are handed (attribution, SDK rules, registrable domains, policy)
+    agree on a host: ``Example.com.:443`` loses its port and then its dot.
+    """
+    value = _trimmed(host.lower())
     if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value[1:]
+        inner = value[1:]
+        close = inner.find("]")
+        if close != -1:
+            inner = inner[:close]
+        # Brackets inside brackets ("[[::1]]", from traffic) all go.
+        value = _trimmed(inner.lstrip(WHITESPACE + "["))
     if value.count(":") == 1:
-        value = value.split(":", 1)[0]
+        value = _trimmed(value.partition(":")[0])
     return value
+
+
+#: What ``str.strip()`` strips (``str.isspace``), for the strips that take more.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_TRAILING = WHITESPACE + "."
+
+
+def _trimmed(value: str) -> str:
+    """Without surrounding whitespace and trailing dots, in any mix; one pass each end,
+    as a host from traffic may be a long run of them."""
+    return value.lstrip().rstrip(_TRAILING)
 
 
 def is_ip(host: str) -> bool:
