@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from leaktrace.analyze import AnalysisResult
+    from leaktrace.declaration import AppDeclaration
+    from leaktrace.profile import DeviceProfile
     from leaktrace.sources.capture import ProgressCallback
 
 EXIT_OK = 0
@@ -57,6 +59,26 @@ def _fail(code: int, message: str) -> typer.Exit:
 
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
+
+
+def _device(path: Path) -> DeviceProfile:
+    """The device file, read (and its module loaded) only when a run has one."""
+    from leaktrace.profile import DeviceProfileError, load_device
+
+    try:
+        return load_device(path)
+    except DeviceProfileError as exc:
+        raise _fail(EXIT_CONFIG, str(exc)) from None
+
+
+def _declaration(path: Path) -> AppDeclaration:
+    """The app file, read (and its module loaded) only when a run has one."""
+    from leaktrace.declaration import DeclarationError, load_declaration
+
+    try:
+        return load_declaration(path)
+    except DeclarationError as exc:
+        raise _fail(EXIT_CONFIG, str(exc)) from None
 
 
 def _console(stream: IO[str] | None = None, *, stderr: bool = False) -> Console:
@@ -136,9 +158,7 @@ def analyze(
     """Analyze a capture file: which identifiers left the device, to which host, in which form."""
     from leaktrace.analyze import analyze_capture, find_sidecars
     from leaktrace.cores import default_jobs
-    from leaktrace.declaration import DeclarationError, load_declaration
     from leaktrace.pipeline import PipelineConfig
-    from leaktrace.profile import DeviceProfileError, load_device
     from leaktrace.signatures.loader import SignatureError
     from leaktrace.sinks.json_report import write_report
     from leaktrace.sinks.jsonl import JsonlSink
@@ -160,12 +180,12 @@ def analyze(
     try:
         config = PipelineConfig.load(
             signature_dirs=signatures,
-            device=load_device(device) if device else None,
-            app=load_declaration(app_decl) if app_decl else None,
+            device=_device(device) if device else None,
+            app=_declaration(app_decl) if app_decl else None,
             reveal=reveal,
         )
         secrets = load_keylog(keylog) if keylog else None
-    except (DeviceProfileError, DeclarationError, SignatureError, KeyLogError) as exc:
+    except (SignatureError, KeyLogError) as exc:
         raise _fail(EXIT_CONFIG, str(exc)) from None
 
     output_format = _format_for(out, fmt)

@@ -11,16 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leaktrace.attribution import Attributor, SdkMatcher
-from leaktrace.declaration import AppDeclaration
 from leaktrace.decoders import DecodeLimits, extract_fields
 from leaktrace.detectors import DetectorSet
 from leaktrace.masking import mask_value
-from leaktrace.profile import DeviceProfile
 from leaktrace.signatures.loader import SignatureSet, load_signatures, with_user_dirs
 from leaktrace.summary import Summary
 from leaktrace.types import Attribution, Detection, Diagnostic, Finding, Message
+
+if TYPE_CHECKING:  # loaded with an app or device file only: a run without never needs them
+    from leaktrace.declaration import AppDeclaration
+    from leaktrace.profile import DeviceProfile
 
 
 @dataclass(slots=True)

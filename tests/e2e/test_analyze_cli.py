@@ -157,6 +157,14 @@ def test_missing_file_and_bad_device_file(tmp_path: Path) -> None:
     assert "device.yaml" in proc.stderr
 
 
+def test_bad_app_file(tmp_path: Path) -> None:
+    bad_app = tmp_path / "app.yaml"
+    bad_app.write_text("first_party: [a, b\n")
+    proc = run("analyze", DEMO, "--no-sidecars", "--app", bad_app)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.startswith("error:") and "app.yaml" in proc.stderr
+
+
 def test_a_quick_exit_runs_exit_handlers_and_flushes_output(tmp_path: Path) -> None:
     """``analyze`` ends its process without the interpreter's teardown; nothing may be lost."""
     marker = tmp_path / "atexit-ran"

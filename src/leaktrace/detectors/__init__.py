@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from leaktrace.detectors.engine import Backend, MultiPatternScanner, ScannerError
 from leaktrace.detectors.location import TYPE_ID as LOCATION
 from leaktrace.detectors.location import LocationDetector
 from leaktrace.detectors.patterns import PatternDetector
 from leaktrace.detectors.profile import ProfileDetector
-from leaktrace.profile import DeviceProfile
 from leaktrace.signatures.loader import SignatureError, SignatureSet
 from leaktrace.types import Detection, Diagnostic, Field, slot_init
+
+if TYPE_CHECKING:  # device values are read only when a run has a device file
+    from leaktrace.profile import DeviceProfile
 
 __all__ = ["DetectionResult", "DetectorSet", "dedupe"]
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from leaktrace.detectors.engine import ScanEntry
 from leaktrace.detectors.geo import haversine_m, in_china_box, wgs84_to_bd09, wgs84_to_gcj02
 from leaktrace.detectors.keys import KeyHints
-from leaktrace.profile import DeviceLocation
 from leaktrace.signatures.model import IdentifierSig, normalize_key
 from leaktrace.types import Detection, Diagnostic, Field, slot_init
+
+if TYPE_CHECKING:
+    from leaktrace.profile import DeviceLocation
 
 TYPE_ID = "location"
 TRIGGER = rb"[0-9]\.[0-9]{2}"

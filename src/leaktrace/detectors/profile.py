@@ -13,14 +13,16 @@ import base64
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, quote_plus
 
 from leaktrace.detectors.canonical import canonical_mac, canonical_value
 from leaktrace.detectors.engine import ScanEntry
 from leaktrace.detectors.validators import cn_mobile_national
-from leaktrace.profile import DeviceProfile
 from leaktrace.types import Detection, Diagnostic, Field
+
+if TYPE_CHECKING:
+    from leaktrace.profile import DeviceProfile
 
 MIN_VALUE_BYTES = 4
 """Shorter device values would match everywhere; they are skipped with a diagnostic."""
