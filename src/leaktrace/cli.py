@@ -7,7 +7,10 @@ reading stopped there (the findings before the damage were still reported);
 byte ranges are reported).
 """
 
-from __future__ import annotations
+# Annotations are not postponed (no ``from __future__ import annotations``): typer
+# reads every command's when the CLI starts, and it compiles and evaluates a
+# string annotation twice (75 M instructions a run; docs/scaling.md, start-up).
+# Names imported only for type checking are quoted.
 
 import contextlib
 import sys
@@ -61,7 +64,7 @@ def _fail(code: int, message: str) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _device(path: Path) -> DeviceProfile:
+def _device(path: Path) -> "DeviceProfile":
     """The device file, read (and its module loaded) only when a run has one."""
     from leaktrace.profile import DeviceProfileError, load_device
 
@@ -71,7 +74,7 @@ def _device(path: Path) -> DeviceProfile:
         raise _fail(EXIT_CONFIG, str(exc)) from None
 
 
-def _declaration(path: Path) -> AppDeclaration:
+def _declaration(path: Path) -> "AppDeclaration":
     """The app file, read (and its module loaded) only when a run has one."""
     from leaktrace.declaration import DeclarationError, load_declaration
 
@@ -81,7 +84,7 @@ def _declaration(path: Path) -> AppDeclaration:
         raise _fail(EXIT_CONFIG, str(exc)) from None
 
 
-def _console(stream: IO[str] | None = None, *, stderr: bool = False) -> Console:
+def _console(stream: IO[str] | None = None, *, stderr: bool = False) -> "Console":
     """A console that does not cut host names when the output is a file or a pipe."""
     from rich.console import Console
 
@@ -237,7 +240,7 @@ def analyze(
 
 
 @contextlib.contextmanager
-def _progress_bar(capture: Path, console: Console) -> Iterator[ProgressCallback | None]:
+def _progress_bar(capture: Path, console: "Console") -> Iterator["ProgressCallback | None"]:
     """A progress bar on a terminal, for captures big enough to take a while."""
     size = capture.stat().st_size if capture.is_file() else 0
     if not console.is_terminal or size < PROGRESS_MIN_BYTES:
@@ -255,7 +258,7 @@ def _progress_bar(capture: Path, console: Console) -> Iterator[ProgressCallback 
         yield update
 
 
-def _finish(result: AnalysisResult) -> None:
+def _finish(result: "AnalysisResult") -> None:
     if result.damage is not None:
         raise typer.Exit(EXIT_DAMAGED)
     if result.skipped:

@@ -6,7 +6,10 @@ so that standard output stays one finding a line. Ctrl-C (or SIGTERM) stops
 the proxy, flushes the timeline and flow files and prints the summary table.
 """
 
-from __future__ import annotations
+# Annotations are not postponed (no ``from __future__ import annotations``): typer
+# reads every command's when the CLI starts, and it compiles and evaluates a
+# string annotation twice (75 M instructions a run; docs/scaling.md, start-up).
+# Names imported only for type checking are quoted.
 
 import signal
 import sys
@@ -35,7 +38,7 @@ def parse_host_port(value: str, option: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _print_finding(finding: Finding) -> None:
+def _print_finding(finding: "Finding") -> None:
     from leaktrace.proxy.addon import finding_line
 
     sys.stdout.write(finding_line(finding) + "\n")
@@ -164,7 +167,7 @@ def proxy(
     _print_summary(session, err)
 
 
-def _print_summary(session: object, err: Console) -> None:
+def _print_summary(session: object, err: "Console") -> None:
     from rich.console import Console
 
     from leaktrace.proxy.session import ProxySession

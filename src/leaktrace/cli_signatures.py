@@ -7,7 +7,10 @@ Exit codes: 0 fine; 1 ``lint`` (or the check after an import) found problems;
 2 bad usage or an input file that cannot be used.
 """
 
-from __future__ import annotations
+# Annotations are not postponed (no ``from __future__ import annotations``): typer
+# reads every command's when the CLI starts, and it compiles and evaluates a
+# string annotation twice (75 M instructions a run; docs/scaling.md, start-up).
+# Names imported only for type checking are quoted.
 
 from collections import Counter
 from pathlib import Path
@@ -43,7 +46,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(signatures_app, name="signatures")
 
 
-def _out() -> Console:
+def _out() -> "Console":
     from rich.console import Console
 
     console = Console(soft_wrap=True)
@@ -52,13 +55,13 @@ def _out() -> Console:
     return console
 
 
-def _err() -> Console:
+def _err() -> "Console":
     from rich.console import Console
 
     return Console(stderr=True, soft_wrap=True)
 
 
-def _load(extra: list[Path] | None) -> SignatureSet:
+def _load(extra: list[Path] | None) -> "SignatureSet":
     from leaktrace.signatures.loader import SignatureError, load_signatures, with_user_dirs
 
     try:
@@ -150,7 +153,9 @@ def list_(
     )
 
 
-def _list_identifiers(console: Console, idents: list[IdentifierSig], category: str | None) -> None:
+def _list_identifiers(
+    console: "Console", idents: list["IdentifierSig"], category: str | None
+) -> None:
     from rich.table import Table
 
     shown = [i for i in idents if category is None or i.category == category]
