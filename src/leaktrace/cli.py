@@ -65,13 +65,11 @@ def _fail(code: int, message: str) -> typer.Exit:
 
 
 def _device(path: Path) -> "DeviceProfile":
-    """The device file, read (and its module loaded) only when a run has one."""
-    from leaktrace.profile import DeviceProfileError, load_device
+    """The device file, read (and its module loaded) only when a run has one. Its
+    errors are ``SignatureError``s, which the caller reports."""
+    from leaktrace.profile import load_device
 
-    try:
-        return load_device(path)
-    except DeviceProfileError as exc:
-        raise _fail(EXIT_CONFIG, str(exc)) from None
+    return load_device(path)
 
 
 def _declaration(path: Path) -> "AppDeclaration":
