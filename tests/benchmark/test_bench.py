@@ -282,3 +282,15 @@ def test_http1_bench_reads_back_every_request_it_parses() -> None:
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "µs a request (best of 2 rounds)" in done.stdout
+
+
+def test_quic_bench_opens_every_packet_it_protects() -> None:
+    from bench.bench_quic import DATA, open_all, packet
+
+    # across the wrap of the two packet-number bytes the packets carry
+    assert open_all([packet(n) for n in range(65530, 65540)]) == 10 * len(DATA)
+    done = subprocess.run(
+        [sys.executable, "bench/bench_quic.py", "--packets", "30", "--rounds", "2"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "µs a packet (best of 2 rounds)" in done.stdout
