@@ -138,6 +138,11 @@ def test_a_connection_sets_its_ciphers_up_once(monkeypatch: pytest.MonkeyPatch) 
             StreamChunk(0, pn, b"x", False)
         ]
     assert sorted(made) == ["aead", "hp"]
+    # A packet too short to sample leaves the kept cipher as it was for the next one.
+    assert reader.feed(protect(secret, hp, 50, stream(0, 50, b"z", False), 0)[:20]) == []
+    assert reader.feed(protect(secret, hp, 51, stream(0, 51, b"y", False), 0)) == [
+        StreamChunk(0, 51, b"y", False)
+    ]
 
 
 def test_stream_frames_among_the_other_frame_types() -> None:

@@ -70,8 +70,10 @@ def hp_masker(suite: CipherSuite, hp_key: bytes) -> MaskOf:
 
     An AES key's ECB encryptor is kept and fed each sample: ECB holds no state from
     one 16-byte block to the next, and setting the cipher up cost 15 µs a packet
-    against 2 µs for the encryption. ChaCha20 takes the sample as its nonce, so
-    its cipher is made per packet."""
+    against 2 µs for the encryption. A sample must therefore be exactly one block
+    (``_unprotect`` turns shorter ones away): a shorter one would be held back and
+    shift every later mask. ChaCha20 takes the sample as its nonce, so its cipher
+    is made per packet."""
     if suite.aead == "chacha20":
         return partial(_chacha_hp_mask, hp_key)
     encryptor = Cipher(algorithms.AES(hp_key), modes.ECB()).encryptor()
