@@ -10,6 +10,7 @@ from aioquic.quic.connection import QuicConnection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leaktrace.protocols import quic
 from leaktrace.protocols.http3 import Http3Reader
 from leaktrace.protocols.quic import (
     VERSION_1,
@@ -50,10 +51,12 @@ def test_packet_number_decoding_rfc9000_example() -> None:
     assert decode_packet_number(-1, 0, 1) == 0
 
 
-def _client_datagrams(sni: str, version: int = VERSION_1) -> list[bytes]:
+def _client_datagrams(
+    sni: str, version: int = VERSION_1, alpn: tuple[str, ...] = ("h3",)
+) -> list[bytes]:
     config = QuicConfiguration(
         is_client=True,
-        alpn_protocols=["h3"],
+        alpn_protocols=list(alpn),
         server_name=sni,
         verify_mode=ssl.CERT_NONE,
         original_version=version,
@@ -75,6 +78,28 @@ def test_sni_from_a_real_client_initial(version: int) -> None:
         ("h3",),
         version,
     )
+
+
+def test_a_hello_over_two_initials_sets_the_ciphers_up_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ClientHello too big for one Initial (as a post-quantum key share makes it)
+    comes in two; the second opens with the ciphers made for the first."""
+    made: list[bytes] = []
+    real = quic.initial_protection
+
+    def counting(dcid: bytes, version: int) -> quic.InitialProtection:
+        made.append(dcid)
+        return real(dcid, version)
+
+    monkeypatch.setattr(quic, "initial_protection", counting)
+    alpn = ("h3", *(letter * 250 for letter in "vwxyz"))  # a 1,400-byte ClientHello
+    datagrams = _client_datagrams("tsis.jpush.cn", alpn=alpn)
+    assert len(datagrams) == 2
+    reader = QuicHelloReader()
+    assert [reader.feed(d) for d in datagrams] == ["need_more", "done"]
+    assert reader.hello is not None and reader.hello.alpn == alpn
+    assert len(made) == 1
 
 
 def test_long_header_fields() -> None:

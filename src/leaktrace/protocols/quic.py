@@ -11,6 +11,7 @@ diagnostics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -111,6 +112,21 @@ def initial_keys(dcid: bytes, version: int, client: bool = True) -> tuple[bytes,
     return key, iv, hp
 
 
+# A client Initial's AEAD, IV and header protection (a sample's mask).
+InitialProtection = tuple[AESGCM, bytes, Callable[[bytes], bytes]]
+
+
+def initial_protection(dcid: bytes, version: int) -> InitialProtection:
+    """The ciphers of client Initials sent to ``dcid``, which a reader keeps for its
+    connection: a ClientHello with a post-quantum key share fills two Initials, and
+    deriving the keys (five HMACs) and setting the ciphers up cost more than opening a
+    packet. The mask maker keeps its ECB encryptor, which holds no state between whole
+    16-byte samples, the only kind ``decrypt_initial`` gives it."""
+    key, iv, hp = initial_keys(dcid, version)
+    encryptor = Cipher(algorithms.AES(hp), modes.ECB()).encryptor()
+    return AESGCM(key), iv, encryptor.update
+
+
 def aes_hp_mask(hp_key: bytes, sample: bytes) -> bytes:
     encryptor = Cipher(algorithms.AES(hp_key), modes.ECB()).encryptor()
     return encryptor.update(sample) + encryptor.finalize()
@@ -143,23 +159,21 @@ def decode_packet_number(largest: int, truncated: int, pn_len: int) -> int:
 
 
 def decrypt_initial(
-    packet: bytes, header: LongHeader, dcid: bytes, largest: int = -1
+    packet: bytes, header: LongHeader, protection: InitialProtection, largest: int = -1
 ) -> tuple[bytes, int] | None:
-    """Payload and packet number of one client Initial packet, or None if it does not open."""
-    version = header.version
-    if version not in INITIAL_SALT:
-        return None
-    key, iv, hp = initial_keys(dcid, version)
+    """Payload and packet number of one client Initial packet, or None if it does not
+    open; ``protection`` is ``initial_protection`` of its connection ID and version."""
     pn_offset = header.pn_offset
     sample = packet[pn_offset + 4 : pn_offset + 20]
     if len(sample) < 16:
         return None
-    plain_header, truncated, pn_len = unprotect(packet, pn_offset, aes_hp_mask(hp, sample), True)
+    aead, iv, mask_of = protection
+    plain_header, truncated, pn_len = unprotect(packet, pn_offset, mask_of(sample), True)
     pn = decode_packet_number(largest, truncated, pn_len)
     nonce = xor_nonce(iv, pn)
     ciphertext = packet[pn_offset + pn_len : header.end]
     try:
-        return AESGCM(key).decrypt(nonce, ciphertext, plain_header), pn
+        return aead.decrypt(nonce, ciphertext, plain_header), pn
     except (InvalidTag, ValueError):
         return None
 
@@ -221,6 +235,8 @@ class QuicHelloReader:
         self._crypto: dict[int, bytes] = {}
         self._datagrams = 0
         self._largest = -1
+        # the Initial ciphers of ``dcid``, under the version they were made for
+        self._protection: tuple[int, InitialProtection] | None = None
         self._status: HelloStatus = "need_more"
 
     @property
@@ -252,9 +268,12 @@ class QuicHelloReader:
                 self.dcid, self.version = header.dcid, header.version
                 self.client_cid = header.scid
             rebased = _rebase(header, pos - len(packet))
-            opened = decrypt_initial(packet, rebased, self.dcid, self._largest)
+            if self._protection is None or self._protection[0] != header.version:
+                self._protection = (header.version, initial_protection(self.dcid, header.version))
+            opened = decrypt_initial(packet, rebased, self._protection[1], self._largest)
             if opened is None:
-                opened = decrypt_initial(packet, rebased, header.dcid, self._largest)
+                other = initial_protection(header.dcid, header.version)
+                opened = decrypt_initial(packet, rebased, other, self._largest)
             if opened is None:
                 self.diagnostics.append(
                     Diagnostic("quic_initial_undecryptable", f"{len(packet)}-byte Initial")
