@@ -16,19 +16,20 @@ does not open is counted, never fatal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
 from leaktrace.protocols.quic import (
     LABEL_PREFIX,
     VERSION_1,
     ZERO_RTT_TYPE,
+    MaskOf,
+    aes_hp_masker,
     decode_packet_number,
     parse_long_header,
     read_varint,
@@ -61,23 +62,13 @@ def _chacha_hp_mask(hp_key: bytes, sample: bytes) -> bytes:
     return encryptor.update(b"\x00" * 5)
 
 
-# A header protection key's mask of a packet's 16-byte sample.
-MaskOf = Callable[[bytes], bytes]
-
-
 def hp_masker(suite: CipherSuite, hp_key: bytes) -> MaskOf:
-    """The mask maker of a header protection key (RFC 9001 §5.4), set up once per key.
-
-    An AES key's ECB encryptor is kept and fed each sample: ECB holds no state from
-    one 16-byte block to the next, and setting the cipher up cost 15 µs a packet
-    against 2 µs for the encryption. A sample must therefore be exactly one block
-    (``_unprotect`` turns shorter ones away): a shorter one would be held back and
-    shift every later mask. ChaCha20 takes the sample as its nonce, so its cipher
-    is made per packet."""
+    """The mask maker of a header protection key under a suite, set up once per key
+    (``aes_hp_masker``; ChaCha20 takes each sample as its nonce, so its cipher is
+    made per packet)."""
     if suite.aead == "chacha20":
         return partial(_chacha_hp_mask, hp_key)
-    encryptor = Cipher(algorithms.AES(hp_key), modes.ECB()).encryptor()
-    return encryptor.update
+    return aes_hp_masker(hp_key)
 
 
 # The suites a traffic secret of each length may belong to (SHA-256 or SHA-384):
