@@ -133,7 +133,7 @@ def aes_hp_masker(hp_key: bytes) -> MaskOf:
     Its ECB encryptor is kept and fed each sample: ECB holds no state from one
     16-byte block to the next, and setting the cipher up cost 15 µs a packet
     against 2 µs for the encryption. A sample must therefore be exactly one block
-    (the readers turn shorter ones away first): a shorter one would be held back
+    (``unprotect_packet`` turns shorter ones away): a shorter one would be held back
     and shift every later mask."""
     return Cipher(algorithms.AES(hp_key), modes.ECB()).encryptor().update
 
@@ -157,6 +157,21 @@ def unprotect(
     return header, int.from_bytes(pn_bytes, "big"), pn_len
 
 
+def unprotect_packet(
+    mask_of: MaskOf, packet: bytes, pn_offset: int, largest: int
+) -> tuple[bytes, int] | None:
+    """Remove header protection (RFC 9001 §5.4): the header as sent, and the full packet
+    number; None when the packet is too short to sample. Only whole 16-byte samples
+    reach ``mask_of``, as a kept cipher (``aes_hp_masker``) needs."""
+    sample = packet[pn_offset + 4 : pn_offset + 20]
+    if len(sample) < 16:
+        return None
+    header, truncated, pn_len = unprotect(
+        packet, pn_offset, mask_of(sample), bool(packet[0] & 0x80)
+    )
+    return header, decode_packet_number(largest, truncated, pn_len)
+
+
 def decode_packet_number(largest: int, truncated: int, pn_len: int) -> int:
     """RFC 9000 Appendix A.3: the full packet number nearest the expected one."""
     expected = largest + 1
@@ -175,17 +190,14 @@ def decrypt_initial(
 ) -> tuple[bytes, int] | None:
     """Payload and packet number of one client Initial packet, or None if it does not
     open; ``protection`` is ``initial_protection`` of its connection ID and version."""
-    pn_offset = header.pn_offset
-    sample = packet[pn_offset + 4 : pn_offset + 20]
-    if len(sample) < 16:
-        return None
     aead, iv, mask_of = protection
-    plain_header, truncated, pn_len = unprotect(packet, pn_offset, mask_of(sample), True)
-    pn = decode_packet_number(largest, truncated, pn_len)
-    nonce = xor_nonce(iv, pn)
-    ciphertext = packet[pn_offset + pn_len : header.end]
+    unprotected = unprotect_packet(mask_of, packet, header.pn_offset, largest)
+    if unprotected is None:
+        return None
+    plain_header, pn = unprotected
+    ciphertext = packet[len(plain_header) : header.end]
     try:
-        return aead.decrypt(nonce, ciphertext, plain_header), pn
+        return aead.decrypt(xor_nonce(iv, pn), ciphertext, plain_header), pn
     except (InvalidTag, ValueError):
         return None
 

@@ -30,10 +30,9 @@ from leaktrace.protocols.quic import (
     ZERO_RTT_TYPE,
     MaskOf,
     aes_hp_masker,
-    decode_packet_number,
     parse_long_header,
     read_varint,
-    unprotect,
+    unprotect_packet,
 )
 from leaktrace.tls.decrypt import (
     SUITES,
@@ -168,7 +167,7 @@ class QuicAppReader:
         )
         for suite in suites:
             keys, mask_of = self._keys_of(early, suite)
-            unprotected = _unprotect(mask_of, packet, pn_offset, self._largest)
+            unprotected = unprotect_packet(mask_of, packet, pn_offset, self._largest)
             if unprotected is None:
                 return None
             header, pn = unprotected
@@ -181,7 +180,7 @@ class QuicAppReader:
 
     def _open_with(self, suite: CipherSuite, packet: bytes) -> bytes | None:
         first_keys, mask_of = self._keys_of(self._secret, suite)
-        unprotected = _unprotect(mask_of, packet, 1 + (self.cid_len or 0), self._largest)
+        unprotected = unprotect_packet(mask_of, packet, 1 + (self.cid_len or 0), self._largest)
         if unprotected is None:
             return None
         header, pn = unprotected
@@ -216,19 +215,6 @@ class QuicAppReader:
             keys = _Keys(secret, iv, aead_for(suite, key))
             found = self._material[secret, suite.name] = (keys, hp_masker(suite, hp))
         return found
-
-
-def _unprotect(
-    mask_of: MaskOf, packet: bytes, pn_offset: int, largest: int
-) -> tuple[bytes, int] | None:
-    """Remove header protection (RFC 9001 §5.4): the header as sent, and the full
-    packet number; None when the packet is too short to sample."""
-    sample = packet[pn_offset + 4 : pn_offset + 20]
-    if len(sample) < 16:
-        return None
-    mask = mask_of(sample)
-    header, truncated, pn_len = unprotect(packet, pn_offset, mask, bool(packet[0] & 0x80))
-    return header, decode_packet_number(largest, truncated, pn_len)
 
 
 def _decrypt(keys: _Keys, pn: int, header: bytes, body: bytes) -> bytes | None:
