@@ -295,7 +295,7 @@ class QuicHelloReader:
             if self._protection is None or self._protection[0] != header.version:
                 self._protection = (header.version, initial_protection(self.dcid, header.version))
             opened = decrypt_initial(packet, rebased, self._protection[1], self._largest)
-            if opened is None:
+            if opened is None and header.dcid != self.dcid:  # the same keys would fail again
                 other = initial_protection(header.dcid, header.version)
                 opened = decrypt_initial(packet, rebased, other, self._largest)
             if opened is None:
