@@ -16,7 +16,10 @@
 In one run and on the same file it measures ``leaktrace analyze`` (full
 pipeline, default options, JSONL out), ``tshark`` HTTP field extraction piped
 into a regex scan, and scapy's ``PcapReader`` with per-packet dissection on
-a slice (extrapolated, and marked so). With several job counts it also runs as
+a slice (extrapolated, and marked so). Beside the peers it times a bare
+Python reader that only slices payloads (``bench/bare_reader.py``): the
+floor for anything written in Python, against which it prints what ten times
+tshark's speed would ask for. With several job counts it also runs as
 many single-job analyses side by side, which shows how much a second process
 gains on this machine at all: the ceiling for ``--jobs``. A fast wrong answer
 does not count: leaktrace's findings are checked against the identifiers the
@@ -298,6 +301,38 @@ def run_scapy(capture: Path, manifest: dict[str, Any], limit_mb: float) -> Row:
     )
 
 
+BARE_TOOL = "bare Python reader (slices)"
+
+
+def run_bare(capture: Path, manifest: dict[str, Any]) -> Row:
+    """The floor for any analysis in Python (bench/bare_reader.py): the whole file
+    read and every payload sliced, nothing else. Not a peer but a reference: the
+    ratio says what share of that speed leaktrace keeps while doing the work."""
+    command = [sys.executable, "-m", "bench.bare_reader", str(capture)]
+    out = capture.with_suffix(".bare.json")
+    measured = run_measured([command], stdout=out, cwd=ROOT)
+    row = _row(BARE_TOOL, manifest, measured)
+    if measured.ok:
+        report = json.loads(out.read_text())
+        row.note = f"{report['payload'] / 1e6:.0f} MB of payload sliced"
+        if report["frames"] != manifest["frames"]:
+            row.check = f"FAIL: read {report['frames']} of {manifest['frames']} frames"
+    else:
+        row.check = f"FAIL: exit {measured.returncodes}"
+    return row
+
+
+def tenfold_bound(rows: list[Row]) -> dict[str, float] | None:
+    """Ten times the tshark peer's speed, and that as a multiple of the bare reader's:
+    above 1, the issue's target asks for more than reading the file in Python costs."""
+    tshark = next((r for r in rows if r.tool.startswith("tshark") and r.mb_per_s > 0), None)
+    bare = next((r for r in rows if r.tool == BARE_TOOL and r.mb_per_s > 0), None)
+    if tshark is None or bare is None:
+        return None
+    target = 10 * tshark.mb_per_s
+    return {"mb_per_s": round(target, 1), "of_bare_reader": round(target / bare.mb_per_s, 2)}
+
+
 def _row(tool: str, manifest: dict[str, Any], measured: Measured) -> Row:
     return Row(
         tool=tool,
@@ -392,6 +427,10 @@ def bench_capture(
             print(f"[{round_no}/{repeat}] tshark peer ...", file=sys.stderr, flush=True)
             row = run_tshark(capture, manifest, dns=bool(lookups))
             runs.setdefault(row.tool, []).append(row)
+        if peers and not args.skip_bare:
+            print(f"[{round_no}/{repeat}] bare Python reader ...", file=sys.stderr, flush=True)
+            row = run_bare(capture, manifest)
+            runs.setdefault(row.tool, []).append(row)
     rows = [merge_runs(r) for r in runs.values()]
     base = jobs[0]
     for i, n in enumerate(jobs):
@@ -455,6 +494,12 @@ def bench_capture(
                 f"per CPU second, {rows[0].tool} / {peer.tool}: {per_cpu[peer.tool]}x "
                 f"({rows[0].cpu_s:.1f} against {peer.cpu_s:.1f} CPU s)"
             )
+    bound = tenfold_bound(rows)
+    if bound is not None:
+        print(
+            f"10x the tshark peer would be {bound['mb_per_s']} MB/s: "
+            f"{bound['of_bare_reader']}x the speed of the bare Python reader"
+        )
     return {
         "capture": capture.name,
         "manifest": manifest,
@@ -464,6 +509,7 @@ def bench_capture(
         "side_by_side": {"copies": copies, "speedup": ceiling} if side is not None else None,
         "ratio_vs_peers": ratios,
         "cpu_ratio_vs_peers": per_cpu,
+        "tenfold_tshark": bound,
     }
 
 
@@ -496,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-tshark", action="store_true")
     parser.add_argument("--skip-scapy", action="store_true")
+    parser.add_argument(
+        "--skip-bare", action="store_true", help="leave out the bare Python reader's row"
+    )
     parser.add_argument("--scapy-mb", type=float, default=10.0, help="slice scapy reads")
     parser.add_argument(
         "--scale",

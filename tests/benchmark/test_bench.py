@@ -15,12 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.bare_reader import read as bare_read  # noqa: E402
 from bench.gencap import generate  # noqa: E402
 from bench.keyed import build as build_keyed  # noqa: E402
 from bench.machine import source_commit  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.regex_scan import load_patterns, scan  # noqa: E402
 from bench.run import (  # noqa: E402
+    BARE_TOOL,
     Row,
     check_planted,
     cpu_ratios,
@@ -28,6 +30,7 @@ from bench.run import (  # noqa: E402
     run_leaktrace,
     run_tshark,
     table,
+    tenfold_bound,
 )
 
 
@@ -196,6 +199,37 @@ def test_one_command_keyed_run() -> None:
     assert not [line for line in lines if line.startswith("scapy")]  # it cannot decrypt
 
 
+@pytest.mark.parametrize("block", [4 << 20, 1000])
+def test_bare_reader_slices_the_payload_leaktrace_decodes_from_every_frame(
+    tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The floor must do the reading part of the work in full: every frame, every
+    payload byte leaktrace's frame decoder finds, across block boundaries too."""
+    from leaktrace.sources.fragments import FragmentReassembler
+    from leaktrace.sources.packets import decode_frame
+    from leaktrace.sources.pcap import CaptureReader
+
+    capture = tmp_path / "g.pcap"
+    manifest = generate(capture, 0.5, seed=3)
+    frags = FragmentReassembler()
+    payload = 0
+    for frame in CaptureReader(capture).iter_frames():
+        pkt = decode_frame(frame.linktype, frame.data, frame.ts, frags)
+        payload += len(pkt.payload) if pkt is not None else 0
+    monkeypatch.setattr("bench.bare_reader.BLOCK", block)
+    report = bare_read(capture)
+    assert report == {"frames": manifest["frames"], "bytes": manifest["bytes"], "payload": payload}
+    assert payload > manifest["bytes"] // 2
+
+
+def test_tenfold_bound_is_ten_times_tshark_over_the_bare_reader() -> None:
+    lt = Row("leaktrace analyze --jobs 1", 100.0, 1000, 2.0, 2.0, 90.0, check="PASS")
+    tshark = Row("tshark -T fields | regex", 100.0, 1000, 5.0, 6.0, 500.0)  # 20 MB/s
+    bare = Row(BARE_TOOL, 100.0, 1000, 0.4, 0.4, 25.0)  # 250 MB/s
+    assert tenfold_bound([lt, tshark, bare]) == {"mb_per_s": 200.0, "of_bare_reader": 0.8}
+    assert tenfold_bound([lt, tshark]) is None and tenfold_bound([lt, bare]) is None
+
+
 def test_check_requires_every_planted_identifier() -> None:
     measured = run_measured([[sys.executable, "-c", "pass"]])
     planted = {"imei": 3, "phone": 1}
@@ -248,6 +282,9 @@ def test_one_command_run(tmp_path: Path) -> None:
     assert any(
         line.startswith("per CPU second, leaktrace analyze --jobs 1 / tshark") for line in lines
     )
+    (bare,) = [line for line in lines if line.startswith(BARE_TOOL)]
+    assert bare.rstrip().endswith("x")  # leaktrace's share of its speed, no failed check
+    assert any(line.startswith("10x the tshark peer would be ") for line in lines)
     manifest = json.loads((ROOT / "bench" / "work" / "gencap-3mb-s7.manifest.json").read_text())
     assert manifest["planted"]["imei"] > 0
     (machine,) = [line for line in lines if line.startswith("machine: ")]
