@@ -339,7 +339,9 @@ class CaptureSource:
     ) -> Iterator[Message | Diagnostic]:
         if self._owners is not None and not isinstance(event, Diagnostic):
             key = event.flow.key
-            if not self._owners.owns_flow(
+            # Only packets that ``owns`` lets through reach the table, so a flow
+            # there is this partition's unless it has port 53 (DNS reaches all).
+            if (key.orig_p == DNS_PORT or key.resp_p == DNS_PORT) and not self._owners.owns_flow(
                 key.orig_h, key.orig_p, key.resp_h, key.resp_p, key.proto
             ):
                 # Another partition's DNS flow: learn the names it answers, report nothing.
