@@ -375,7 +375,10 @@ def cpu_ratios(rows: list[Row], baseline: Row) -> dict[str, float]:
     return {
         row.tool: round(row.cpu_s / baseline.cpu_s, 2)
         for row in rows
-        if not row.tool.startswith("leaktrace") and not row.extrapolated and row.cpu_s > 0
+        if not row.tool.startswith("leaktrace")
+        and row.tool != BARE_TOOL  # one process, no pipeline: its wall ratio says it all
+        and not row.extrapolated
+        and row.cpu_s > 0
     }
 
 

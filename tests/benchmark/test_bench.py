@@ -248,7 +248,8 @@ def test_cpu_ratios_count_a_pipelines_processes_and_skip_extrapolated_peers() ->
     lt = Row("leaktrace analyze --jobs 1", 100.0, 1000, 2.0, 2.0, 90.0, check="PASS")
     pipeline = Row("tshark -T fields | regex", 100.0, 1000, 6.0, 9.0, 500.0)
     sliced = Row("scapy", 100.0, 1000, 200.0, 200.0, 60.0, extrapolated=True)
-    assert cpu_ratios([pipeline, sliced], lt) == {"tshark -T fields | regex": 4.5}
+    bare = Row(BARE_TOOL, 100.0, 1000, 0.4, 0.4, 25.0)
+    assert cpu_ratios([pipeline, sliced, bare], lt) == {"tshark -T fields | regex": 4.5}
     assert "    9.0 " in table([lt, pipeline], lt)  # its CPU seconds, both processes
 
 
