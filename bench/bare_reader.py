@@ -35,6 +35,7 @@ def read(path: Path) -> dict[str, int]:
         if endian is None:
             raise SystemExit(f"{path}: not a classic pcap file")
         record = struct.Struct(endian + "8xI4x").unpack_from  # the included length
+        base = 0  # file offset of buf[0]
         pos = 24
         while True:
             n = len(buf)
@@ -60,11 +61,14 @@ def read(path: Path) -> dict[str, int]:
                 elif proto == 17:
                     payload_bytes += len(buf[t + 8 : end])
                 pos = end
-            more = stream.read(BLOCK)
-            if not more:
+            # The unread tail is read again with the next block rather than joined to
+            # it, which would copy every block once more.
+            need = max(BLOCK, 16 + record(buf, pos)[0]) if pos + 16 <= n else BLOCK
+            stream.seek(base + pos)
+            more = stream.read(need)
+            if len(more) <= n - pos:  # nothing beyond what was there: the end of the file
                 return {"frames": frames, "bytes": path.stat().st_size, "payload": payload_bytes}
-            buf = buf[pos:] + more
-            pos = 0
+            buf, base, pos = more, base + pos, 0
 
 
 def main(argv: list[str] | None = None) -> int:
