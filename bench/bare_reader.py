@@ -61,8 +61,8 @@ def read(path: Path) -> dict[str, int]:
                 elif proto == 17:
                     payload_bytes += len(buf[t + 8 : end])
                 pos = end
-            # The unread tail is read again with the next block rather than joined to
-            # it, which would copy every block once more.
+            # The unread tail is read again with the next block rather than sliced off
+            # and joined to it, which copied every block twice.
             need = max(BLOCK, 16 + record(buf, pos)[0]) if pos + 16 <= n else BLOCK
             stream.seek(base + pos)
             more = stream.read(need)
