@@ -32,6 +32,8 @@ from bench.run import (  # noqa: E402
     table,
     tenfold_bound,
 )
+from bench.stages import render as render_stages  # noqa: E402
+from bench.stages import split as split_stages  # noqa: E402
 
 
 def _alloc(mb: int) -> list[str]:
@@ -220,6 +222,35 @@ def test_bare_reader_slices_the_payload_leaktrace_decodes_from_every_frame(
     report = bare_read(capture)
     assert report == {"frames": manifest["frames"], "bytes": manifest["bytes"], "payload": payload}
     assert payload > manifest["bytes"] // 2
+
+
+def test_stage_split_accounts_for_every_message_and_finding_of_a_run(tmp_path: Path) -> None:
+    """The stages are one run of the pipeline cut into parts: the same messages and
+    findings as ``analyze_capture``, every stage timed, and the patched decoder put back."""
+    from leaktrace import pipeline as pipeline_module
+    from leaktrace.analyze import analyze_capture
+    from leaktrace.pipeline import PipelineConfig
+
+    capture = tmp_path / "g.pcap"
+    manifest = generate(capture, 0.3, seed=4)
+    before = pipeline_module.extract_fields
+    result = split_stages(capture)
+    assert pipeline_module.extract_fields is before
+    whole = analyze_capture(capture, PipelineConfig.load())
+    assert result.findings == len(whole.findings) >= sum(manifest["planted"].values())
+    assert result.messages == whole.summary.messages
+    assert result.frames == manifest["frames"] and result.capture_bytes == manifest["bytes"]
+    assert [s.name for s in result.stages] == [
+        "source",
+        "decode",
+        "detect",
+        "attribute",
+        "findings",
+    ]
+    assert all(stage.seconds > 0 for stage in result.stages[:4])
+    assert result.stages[2].items == result.fields > result.messages
+    text = render_stages(result)
+    assert f"{result.messages} messages" in text and "MB/s" in text
 
 
 def test_tenfold_bound_is_ten_times_tshark_over_the_bare_reader() -> None:
