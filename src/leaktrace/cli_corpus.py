@@ -5,10 +5,8 @@ ones read up to their damage); 2 bad usage, configuration or store; 3 some
 captures failed and are recorded in the store with their error.
 """
 
-# Annotations are not postponed (no ``from __future__ import annotations``): typer
-# reads every command's when the CLI starts, and it compiles and evaluates a
-# string annotation twice (75 M instructions a run; docs/scaling.md, start-up).
-# Names imported only for type checking are quoted.
+# Annotations are not postponed, and names imported only for type checking are
+# quoted: typer reads them at every start (why: the note at the top of cli.py).
 
 import csv
 import importlib.util

@@ -5,10 +5,8 @@ declaration, signature or input file; and 1 when ``--fail-on`` trips, with one
 line per verdict that tripped it, for release pipelines.
 """
 
-# Annotations are not postponed (no ``from __future__ import annotations``): typer
-# reads every command's when the CLI starts, and it compiles and evaluates a
-# string annotation twice (75 M instructions a run; docs/scaling.md, start-up).
-# Names imported only for type checking are quoted.
+# Annotations are not postponed, and names imported only for type checking are
+# quoted: typer reads them at every start (why: the note at the top of cli.py).
 
 import json
 import sys

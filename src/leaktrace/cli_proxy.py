@@ -6,10 +6,8 @@ so that standard output stays one finding a line. Ctrl-C (or SIGTERM) stops
 the proxy, flushes the timeline and flow files and prints the summary table.
 """
 
-# Annotations are not postponed (no ``from __future__ import annotations``): typer
-# reads every command's when the CLI starts, and it compiles and evaluates a
-# string annotation twice (75 M instructions a run; docs/scaling.md, start-up).
-# Names imported only for type checking are quoted.
+# Annotations are not postponed, and names imported only for type checking are
+# quoted: typer reads them at every start (why: the note at the top of cli.py).
 
 import signal
 import sys

@@ -7,10 +7,8 @@ Exit codes: 0 fine; 1 ``lint`` (or the check after an import) found problems;
 2 bad usage or an input file that cannot be used.
 """
 
-# Annotations are not postponed (no ``from __future__ import annotations``): typer
-# reads every command's when the CLI starts, and it compiles and evaluates a
-# string annotation twice (75 M instructions a run; docs/scaling.md, start-up).
-# Names imported only for type checking are quoted.
+# Annotations are not postponed, and names imported only for type checking are
+# quoted: typer reads them at every start (why: the note at the top of cli.py).
 
 from collections import Counter
 from pathlib import Path
